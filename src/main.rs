@@ -1,0 +1,135 @@
+//! The `veil` binary: command line, config, telemetry, then the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use veil::admin;
+use veil::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "veil",
+    version,
+    about = "OpenAI-compatible proxy that redacts personal data and meters credits"
+)]
+struct Cli {
+    /// TOML config file (defaults apply without one).
+    #[arg(long, global = true, env = "VEIL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server until SIGINT/SIGTERM.
+    Serve {
+        /// Address to listen on (overrides `listen`).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// List the configured models.
+    Models,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; the secret is printed alone on the last line.
+    Create(CreateArgs),
+    /// List a wallet's keys (no secrets).
+    List {
+        #[arg(long)]
+        wallet: String,
+    },
+    /// Revoke a key by id.
+    Revoke { key_id: String },
+}
+
+#[derive(Args)]
+struct CreateArgs {
+    #[arg(long)]
+    wallet: String,
+    #[arg(long, default_value = "")]
+    name: String,
+    /// A test key (draws on the test balance).
+    #[arg(long)]
+    test: bool,
+    #[arg(long, default_value = "free")]
+    plan: String,
+    /// Per-key override of the plan's requests per minute.
+    #[arg(long)]
+    rpm: Option<u32>,
+    /// Per-key override of the plan's tokens per minute.
+    #[arg(long)]
+    tpm: Option<u64>,
+    /// Per-key override of the plan's daily request quota.
+    #[arg(long)]
+    daily_requests: Option<u64>,
+    /// Comma-separated scopes (chat, pii_preview, models); all by default.
+    #[arg(long)]
+    scopes: Option<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                listen.parse::<std::net::SocketAddr>().context("--listen")?;
+                config.listen = listen;
+            }
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let state = veil::state::AppState::build(config)?;
+                veil::server::run(state).await
+            })
+        }
+        Command::Keys(KeysCommand::Create(a)) => admin::keys_create(
+            &config,
+            admin::CreateKey {
+                wallet: a.wallet,
+                name: a.name,
+                test: a.test,
+                plan: a.plan,
+                rpm: a.rpm,
+                tpm: a.tpm,
+                daily_requests: a.daily_requests,
+                scopes: a.scopes,
+            },
+        ),
+        Command::Keys(KeysCommand::List { wallet }) => admin::keys_list(&config, &wallet),
+        Command::Keys(KeysCommand::Revoke { key_id }) => admin::keys_revoke(&config, &key_id),
+        Command::Models => {
+            admin::models(&config);
+            Ok(())
+        }
+    }
+}
+
+/// Logs go to stderr; `VEIL_LOG` sets the filter (default `info`).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VEIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

@@ -1,0 +1,456 @@
+//! `POST /v1/chat/completions`: the whole pipeline of DESIGN §1 for one
+//! request — scope → validation → limits → credit hold → redaction →
+//! upstream → (restore, usage tap) → settlement.
+//!
+//! Unknown request fields are forwarded untouched; Veil's extension fields
+//! are removed before forwarding. Every exit after the hold settles it: with
+//! zero output when the provider fails before the first byte, with the
+//! provider's usage (or a count of what was relayed) otherwise — also when
+//! the client hangs up mid-stream.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+
+use crate::auth::keys::{ApiKeyRecord, Scope};
+use crate::billing::{Hold, Usage};
+use crate::error::ApiError;
+use crate::limits::{Admission, LimitRequest};
+use crate::server::extract::{AuthedKey, JsonObject, RequestId};
+use crate::state::AppState;
+use crate::store::now_ms;
+use crate::stream::{RelayOptions, StreamOutcome, parse_usage, relay};
+use crate::tokens;
+use crate::upstream::Model;
+
+/// Veil's own request fields (DESIGN §5), never forwarded.
+pub const EXTENSION_FIELDS: &[&str] = &[
+    "piiEntities",
+    "pii_entities",
+    "piiConfig",
+    "pii_config",
+    "privacyMode",
+    "privacy_mode",
+    "skip_pii_redaction",
+    "skipPiiRedaction",
+    "no_pii_redaction",
+    "noPiiRedaction",
+    "urls",
+    "pdfs",
+];
+
+const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+
+/// The fields Veil itself reads; everything else is the provider's business.
+struct ChatParams {
+    model: String,
+    stream: bool,
+    include_usage: bool,
+    max_output: Option<u64>,
+}
+
+impl ChatParams {
+    fn parse(body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let model = match body.get("model") {
+            Some(Value::String(m)) if !m.is_empty() => m.clone(),
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                return Err(ApiError::validation("model", "You must provide a model parameter."));
+            }
+            Some(_) => return Err(ApiError::validation("model", "`model` must be a string.")),
+        };
+        validate_messages(body.get("messages"))?;
+        let stream = optional_bool(body, "stream")?.unwrap_or(false);
+        let include_usage = match body.get("stream_options") {
+            None | Some(Value::Null) => false,
+            Some(Value::Object(options)) => match options.get("include_usage") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => {
+                    return Err(ApiError::validation(
+                        "stream_options.include_usage",
+                        "`stream_options.include_usage` must be a boolean.",
+                    ));
+                }
+            },
+            Some(_) => {
+                return Err(ApiError::validation(
+                    "stream_options",
+                    "`stream_options` must be an object.",
+                ));
+            }
+        };
+        let mut max_output = None;
+        for field in ["max_completion_tokens", "max_tokens"] {
+            match body.get(field) {
+                None | Some(Value::Null) => {}
+                Some(v) => match v.as_u64() {
+                    Some(n) if n >= 1 => max_output = max_output.or(Some(n)),
+                    _ => {
+                        return Err(ApiError::validation(
+                            field,
+                            format!("`{field}` must be a positive integer."),
+                        ));
+                    }
+                },
+            }
+        }
+        match body.get("n") {
+            None | Some(Value::Null) => {}
+            Some(v) if v.as_u64().is_some_and(|n| n >= 1) => {}
+            Some(_) => return Err(ApiError::validation("n", "`n` must be a positive integer.")),
+        }
+        match body.get("tools") {
+            None | Some(Value::Null) | Some(Value::Array(_)) => {}
+            Some(_) => return Err(ApiError::validation("tools", "`tools` must be an array.")),
+        }
+        Ok(Self { model, stream, include_usage, max_output })
+    }
+}
+
+fn optional_bool(body: &Map<String, Value>, field: &str) -> Result<Option<bool>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::validation(field, format!("`{field}` must be a boolean."))),
+    }
+}
+
+fn validate_messages(messages: Option<&Value>) -> Result<(), ApiError> {
+    let messages = match messages {
+        Some(Value::Array(m)) if !m.is_empty() => m,
+        Some(Value::Array(_)) => {
+            return Err(ApiError::validation("messages", "`messages` must not be empty."));
+        }
+        None | Some(Value::Null) => {
+            return Err(ApiError::validation("messages", "You must provide a messages parameter."));
+        }
+        Some(_) => return Err(ApiError::validation("messages", "`messages` must be an array.")),
+    };
+    for (i, message) in messages.iter().enumerate() {
+        let Some(message) = message.as_object() else {
+            return Err(ApiError::validation(
+                format!("messages[{i}]"),
+                "Each message must be an object.",
+            ));
+        };
+        match message.get("role").and_then(Value::as_str) {
+            Some(role) if ROLES.contains(&role) => {}
+            _ => {
+                return Err(ApiError::validation(
+                    format!("messages[{i}].role"),
+                    format!("`messages[{i}].role` must be one of {}.", ROLES.join(", ")),
+                ));
+            }
+        }
+        match message.get("content") {
+            None | Some(Value::Null) | Some(Value::String(_)) => {}
+            Some(Value::Array(parts)) => {
+                for (j, part) in parts.iter().enumerate() {
+                    if part.get("type").and_then(Value::as_str).is_none() {
+                        return Err(ApiError::validation(
+                            format!("messages[{i}].content[{j}].type"),
+                            "Each content part needs a string `type`.",
+                        ));
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(ApiError::validation(
+                    format!("messages[{i}].content"),
+                    "`content` must be a string, an array of content parts, or null.",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Settles the hold and corrects the limiter once the outcome is known.
+struct Charge {
+    state: AppState,
+    key: Arc<ApiKeyRecord>,
+    model: Arc<Model>,
+    admission: Admission,
+    hold: Hold,
+    prompt_tokens: u64,
+}
+
+impl Charge {
+    /// Usage from the provider's report, else counted from the relayed text.
+    fn usage_of(&self, reported: Option<Usage>, generated_text: &str) -> Usage {
+        reported.unwrap_or_else(|| Usage {
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: tokens::count_text(&self.model.upstream_model, generated_text),
+        })
+    }
+
+    /// Settles now (blocking thread), returning the cost charged.
+    fn settle_blocking(self, usage: Usage) -> Result<i64, ApiError> {
+        let cost = self.model.price.cost_micro_usd(usage.prompt_tokens, usage.completion_tokens);
+        self.state.limiter.settle(&self.key.id, &self.admission, usage.total(), now_ms());
+        self.state.meter.settle(&self.hold, cost, usage)
+    }
+
+    async fn settle(self, usage: Usage) -> Result<i64, ApiError> {
+        tokio::task::spawn_blocking(move || self.settle_blocking(usage))
+            .await
+            .map_err(ApiError::internal)?
+    }
+
+    /// Nothing was generated: charge nothing, release the hold. Runs in the
+    /// background (tracked, so shutdown waits for it).
+    fn release(self) {
+        let tasks = self.state.tasks.clone();
+        tasks.spawn_blocking(move || log_settle(self.settle_blocking(Usage::default())));
+    }
+
+    /// For streams: settle from what the relay saw, in a tracked task that
+    /// outlives the client.
+    fn settle_stream(self, outcome: StreamOutcome) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            tracing::error!("no runtime to settle a stream on");
+            return;
+        };
+        let tasks = self.state.tasks.clone();
+        let _guard = handle.enter();
+        tasks.spawn_blocking(move || {
+            let usage = self.usage_of(outcome.usage, &outcome.text);
+            log_settle(self.settle_blocking(usage));
+        });
+    }
+}
+
+fn log_settle(result: Result<i64, ApiError>) {
+    if let Err(err) = result {
+        tracing::error!(code = err.code(), "settlement failed");
+    }
+}
+
+pub async fn completions(
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+    AuthedKey(key): AuthedKey,
+    JsonObject(mut body): JsonObject,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    if !key.allows(Scope::Chat) {
+        return Err(ApiError::EndpointNotAllowed("/v1/chat/completions"));
+    }
+    let params = ChatParams::parse(&body)?;
+    let model =
+        state.catalog.get(&params.model).cloned().ok_or(ApiError::InvalidModel(params.model))?;
+
+    // Limits and hold are sized for the worst case: the whole prompt plus
+    // the output cap.
+    let prompt_tokens = tokens::count_prompt(&model.upstream_model, &body);
+    let output_cap = params.max_output.unwrap_or(u64::from(model.max_output_tokens));
+    let admission = state
+        .limiter
+        .admit(&LimitRequest { key: &key, tokens: prompt_tokens + output_cap }, now_ms())?;
+    let hold_amount = model.price.cost_micro_usd(prompt_tokens, output_cap);
+    let hold = match state.meter.hold(&request_id, hold_amount) {
+        Ok(hold) => hold,
+        Err(err) => {
+            state.limiter.settle(&key.id, &admission, 0, now_ms());
+            return Err(err);
+        }
+    };
+    let charge =
+        Charge { state: state.clone(), key, model: model.clone(), admission, hold, prompt_tokens };
+
+    let _restorer = match state.redactor.redact(&mut body) {
+        Ok(restorer) => restorer,
+        Err(err) => {
+            charge.release();
+            return Err(err);
+        }
+    };
+    for field in EXTENSION_FIELDS {
+        body.remove(*field);
+    }
+    body.insert("model".into(), Value::String(model.upstream_model.clone()));
+    if params.stream && model.provider.requests_usage() {
+        let options = body.entry("stream_options").or_insert_with(|| Value::Object(Map::new()));
+        if let Some(options) = options.as_object_mut() {
+            options.insert("include_usage".into(), Value::Bool(true));
+        }
+    }
+    let body = Value::Object(body);
+    let proxy_time = started.elapsed();
+
+    if params.stream {
+        stream_completion(charge, body, params.include_usage).await
+    } else {
+        complete(charge, body, started, proxy_time).await
+    }
+}
+
+async fn complete(
+    charge: Charge,
+    body: Value,
+    started: Instant,
+    proxy_before: Duration,
+) -> Result<Response, ApiError> {
+    let upstream_started = Instant::now();
+    let answer = match charge.model.provider.complete(&body).await {
+        Ok(answer) => answer,
+        Err(err) => {
+            charge.release();
+            return Err(err.into_api_error());
+        }
+    };
+    let upstream_time = upstream_started.elapsed();
+    let reported = answer.get("usage").and_then(parse_usage);
+    let generated = answer_text(&answer);
+    let usage = charge.usage_of(reported, &generated);
+    let cost = charge.settle(usage).await?;
+    let overhead = started.elapsed().saturating_sub(upstream_time).max(proxy_before);
+    let mut response = axum::Json(answer).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-veil-cost-usd", header_value(&format_usd(cost)));
+    headers.insert(
+        "x-veil-overhead-ms",
+        header_value(&format!("{:.3}", overhead.as_secs_f64() * 1e3)),
+    );
+    Ok(response)
+}
+
+async fn stream_completion(
+    charge: Charge,
+    body: Value,
+    client_wants_usage: bool,
+) -> Result<Response, ApiError> {
+    let provider = charge.model.provider.clone();
+    let mut upstream = match provider.stream(&body).await {
+        Ok(upstream) => upstream,
+        Err(err) => {
+            charge.release();
+            return Err(err.into_api_error());
+        }
+    };
+    // Answer 200 only once the first event is here, so that early upstream
+    // failures are real HTTP errors.
+    let first = match tokio::time::timeout(provider.timeout(), upstream.next()).await {
+        Ok(Some(Ok(first))) => first,
+        Ok(Some(Err(err))) => {
+            charge.release();
+            return Err(err.into_api_error());
+        }
+        Ok(None) => {
+            charge.release();
+            return Err(ApiError::Upstream("empty stream".into()));
+        }
+        Err(_) => {
+            charge.release();
+            return Err(ApiError::UpstreamTimeout);
+        }
+    };
+    let events = relay(first, upstream, RelayOptions { client_wants_usage }, move |outcome| {
+        charge.settle_stream(outcome)
+    });
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header("x-accel-buffering", "no")
+        .body(Body::from_stream(events))
+        .unwrap_or_else(|_| ApiError::internal("stream response").into_response()))
+}
+
+/// Generated text of a non-streamed answer (content and tool-call arguments).
+fn answer_text(answer: &Value) -> String {
+    let mut text = String::new();
+    for choice in answer.get("choices").and_then(Value::as_array).into_iter().flatten() {
+        let Some(message) = choice.get("message") else { continue };
+        if let Some(content) = message.get("content").and_then(Value::as_str) {
+            text.push_str(content);
+        }
+        for call in message.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(args) = call.pointer("/function/arguments").and_then(Value::as_str) {
+                text.push_str(args);
+            }
+        }
+    }
+    text
+}
+
+/// Micro-USD as a decimal USD string (`1234` → `"0.001234"`).
+pub fn format_usd(micro: i64) -> String {
+    let sign = if micro < 0 { "-" } else { "" };
+    let abs = micro.unsigned_abs();
+    format!("{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000)
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static("0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<ChatParams, ApiError> {
+        ChatParams::parse(v.as_object().unwrap())
+    }
+
+    fn param_of(v: Value) -> String {
+        match parse(v) {
+            Err(e) => e.openai_body()["error"]["param"].as_str().unwrap_or("").to_owned(),
+            Ok(_) => "ok".into(),
+        }
+    }
+
+    #[test]
+    fn valid_requests_parse() {
+        let p = parse(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                             "stream": true, "stream_options": {"include_usage": true},
+                             "max_tokens": 5, "custom_field": {"any": 1}}))
+        .unwrap();
+        assert!(p.stream && p.include_usage);
+        assert_eq!(p.max_output, Some(5));
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let msgs = json!([{"role": "user", "content": "hi"}]);
+        assert_eq!(param_of(json!({"messages": msgs})), "model");
+        assert_eq!(param_of(json!({"model": 3, "messages": msgs})), "model");
+        assert_eq!(param_of(json!({"model": "m"})), "messages");
+        assert_eq!(param_of(json!({"model": "m", "messages": []})), "messages");
+        assert_eq!(
+            param_of(json!({"model": "m", "messages": [{"content": "x"}]})),
+            "messages[0].role"
+        );
+        assert_eq!(
+            param_of(json!({"model": "m", "messages": [{"role": "user", "content": 5}]})),
+            "messages[0].content"
+        );
+        assert_eq!(param_of(json!({"model": "m", "messages": msgs, "stream": "yes"})), "stream");
+        assert_eq!(
+            param_of(json!({"model": "m", "messages": msgs, "max_tokens": -1})),
+            "max_tokens"
+        );
+        assert_eq!(
+            param_of(
+                json!({"model": "m", "messages": msgs, "stream_options": {"include_usage": 1}})
+            ),
+            "stream_options.include_usage"
+        );
+        assert_eq!(param_of(json!({"model": "m", "messages": msgs, "n": 0})), "n");
+        assert_eq!(param_of(json!({"model": "m", "messages": msgs, "tools": {}})), "tools");
+    }
+
+    #[test]
+    fn usd_formatting() {
+        assert_eq!(format_usd(0), "0.000000");
+        assert_eq!(format_usd(1_234), "0.001234");
+        assert_eq!(format_usd(12_000_001), "12.000001");
+        assert_eq!(format_usd(-5), "-0.000005");
+    }
+}

@@ -1,0 +1,177 @@
+//! The HTTP server: router, layer stack, graceful shutdown.
+//!
+//! # Layer stack, outermost first
+//!
+//! 1. `request_id` — adds `RequestId` to the extensions, `X-Request-Id` to
+//!    every response (the client's when acceptable), one log line per request.
+//! 2. body limit — `server.max_body_bytes`; over it, 413 `request_too_large`
+//!    (raised by the `JsonObject` extractor).
+//! 3. `require_api_key` (on `/v1/*` only) — 401s; adds `AuthedKey`.
+//! 4. handler — scope check, then the pipeline (limits → hold → redaction →
+//!    upstream → settle) in `handlers::chat`.
+//!
+//! Every route needs an API key except this allowlist: `GET /health`.
+
+mod extract;
+pub mod handlers;
+mod layers;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Uri;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use crate::auth::KeyService;
+use crate::auth::KeySpec;
+use crate::auth::keys::{KeyMode, Scope};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub use extract::{AuthedKey, JsonObject, RequestId};
+
+/// Wallet that owns the bootstrap test key.
+pub const BOOTSTRAP_WALLET: &str = "0x0000000000000000000000000000000000000001";
+
+/// The whole application; tests call this and serve it on `127.0.0.1:0`.
+pub fn app(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/models", get(handlers::models::list))
+        .route("/models/{id}", get(handlers::models::retrieve))
+        .route("/chat/completions", post(handlers::chat::completions))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), layers::require_api_key));
+    Router::new()
+        .route("/health", get(handlers::health::health))
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
+        .layer(axum::middleware::from_fn(layers::request_id))
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(uri.path().chars().take(200).collect())
+}
+
+/// Creates the bootstrap test key when the store has none; returns its
+/// secret so the caller can show it once.
+pub fn bootstrap_key(keys: &KeyService) -> anyhow::Result<Option<String>> {
+    if keys.store().count_keys()? > 0 {
+        return Ok(None);
+    }
+    let created = keys.create(KeySpec {
+        wallet: BOOTSTRAP_WALLET.into(),
+        name: "bootstrap".into(),
+        mode: KeyMode::Test,
+        plan: "free".into(),
+        rpm: None,
+        tpm: None,
+        daily_requests: None,
+        scopes: Scope::ALL.to_vec(),
+    })?;
+    Ok(Some(created.secret))
+}
+
+/// Binds `config.listen` and serves until SIGINT/SIGTERM, then drains.
+pub async fn run(state: AppState) -> anyhow::Result<()> {
+    let addr = state.config.listen.clone();
+    let listener =
+        TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    serve(listener, state).await
+}
+
+/// Serves on an already bound listener until shutdown is signalled (or
+/// `state.shutdown` is cancelled), then drains in-flight requests for at
+/// most `server.shutdown_grace_secs` and waits for background settlements.
+pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    let local = listener.local_addr()?;
+    if state.config.bootstrap_key
+        && let Some(secret) = bootstrap_key(&state.keys)?
+    {
+        println!("Bootstrap test key (shown once, store it now):\n{secret}");
+    }
+    // Load the tokenizers before accepting traffic, so no request pays for it.
+    tokio::task::spawn_blocking(crate::tokens::warm_up).await?;
+    let flusher = spawn_touch_flusher(&state);
+    tracing::info!(addr = %local, models = state.catalog.iter().count(), "veil listening");
+    println!("Veil listening on http://{local}");
+
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(wait_for_signal(shutdown.clone()));
+    let grace = Duration::from_secs_f64(state.config.server.shutdown_grace_secs);
+    let tasks = state.tasks.clone();
+    let keys = state.keys.clone();
+    let server = axum::serve(listener, app(state))
+        .with_graceful_shutdown({
+            let shutdown = shutdown.clone();
+            async move { shutdown.cancelled().await }
+        })
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result?,
+        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_secs = grace.as_secs_f64(), "grace period over; closing open connections");
+        }
+    }
+    tasks.close();
+    if tokio::time::timeout(Duration::from_secs(30), tasks.wait()).await.is_err() {
+        tracing::error!(pending = tasks.len(), "background settlements did not finish in time");
+    }
+    let _ = flusher.await;
+    let keys_for_flush = keys.clone();
+    tokio::task::spawn_blocking(move || keys_for_flush.flush_touches()).await??;
+    tracing::info!("veil stopped");
+    Ok(())
+}
+
+/// Writes batched `last_used_at` times every `auth.last_used_flush_secs`
+/// until shutdown.
+fn spawn_touch_flusher(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let every = Duration::from_secs_f64(state.config.auth.last_used_flush_secs);
+    let keys = state.keys.clone();
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = shutdown.cancelled() => return,
+            }
+            let keys = keys.clone();
+            match tokio::task::spawn_blocking(move || keys.flush_touches()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => tracing::warn!(error = %err, "could not write last_used_at"),
+                Err(err) => tracing::warn!(error = %err, "last_used_at flush panicked"),
+            }
+        }
+    })
+}
+
+async fn wait_for_signal(shutdown: tokio_util::sync::CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+        () = shutdown.cancelled() => return,
+    }
+    tracing::info!("shutdown signal received; draining in-flight requests");
+    shutdown.cancel();
+}

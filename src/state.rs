@@ -1,0 +1,64 @@
+//! `AppState`: the shared parts every handler needs, built once from config.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::KeyService;
+use crate::billing::{FreeMeter, Meter};
+use crate::config::Config;
+use crate::limits::{RateLimiter, Unlimited};
+use crate::redact::{PassThrough, RequestRedactor};
+use crate::store::SqliteStore;
+use crate::upstream::Catalog;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<SqliteStore>,
+    pub keys: Arc<KeyService>,
+    pub catalog: Arc<Catalog>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub meter: Arc<dyn Meter>,
+    pub redactor: Arc<dyn RequestRedactor>,
+    /// Work that must outlive the request that started it (settlement after
+    /// a client hangs up); shutdown waits for it.
+    pub tasks: TaskTracker,
+    /// Cancelled when the server starts shutting down.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// Opens the store and builds every part from `config`.
+    pub fn build(config: Config) -> anyhow::Result<Self> {
+        let store = Arc::new(open_store(&config)?);
+        let keys = Arc::new(
+            KeyService::new(store.clone(), Duration::from_millis(config.auth.key_cache_ms))
+                .context("cannot prepare API key hashing")?,
+        );
+        let catalog = Arc::new(Catalog::from_config(&config)?);
+        Ok(Self {
+            config: Arc::new(config),
+            store,
+            keys,
+            catalog,
+            limiter: Arc::new(Unlimited),
+            meter: Arc::new(FreeMeter),
+            redactor: Arc::new(PassThrough),
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        })
+    }
+}
+
+/// Opens the configured store.
+pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    let Some(path) = config.database_url.sqlite_path() else {
+        anyhow::bail!("database_url: only sqlite:// is supported by this build");
+    };
+    SqliteStore::open(std::path::Path::new(path))
+        .with_context(|| format!("cannot open the SQLite database at {path}"))
+}

@@ -1,0 +1,234 @@
+//! SQLite in WAL mode behind one mutex-guarded connection. Every call is
+//! short and synchronous; async callers use `spawn_blocking`. One connection
+//! serialises writers, which is what the ledger wants anyway, and SQLite's
+//! `busy_timeout` covers other processes (the CLI) writing at the same time.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use crate::auth::keys::{ApiKeyRecord, KeyMode, KeyStore, NewKey, Scope};
+
+/// Migrations in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_keys.sql")];
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        Self::init(Connection::open(path)?)
+    }
+
+    /// An in-memory database, for tests and benches.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut conn)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    /// The connection; a poisoned lock (a panic mid-call) is still usable
+    /// because every call runs in its own transaction.
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A cheap query, for `/health`.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.conn().query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let done: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+const KEY_COLUMNS: &str = "id, wallet, name, prefix, mode, status, plan, rpm, tpm, daily_requests, \
+                           scopes, created_at, last_used_at";
+
+fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    let mode: String = row.get(4)?;
+    let status: String = row.get(5)?;
+    let scopes: String = row.get(10)?;
+    Ok(ApiKeyRecord {
+        id: row.get(0)?,
+        wallet: row.get(1)?,
+        name: row.get(2)?,
+        prefix: row.get(3)?,
+        mode: KeyMode::parse(&mode).unwrap_or(KeyMode::Test),
+        active: status == "active",
+        plan: row.get(6)?,
+        rpm: row.get(7)?,
+        tpm: row.get(8)?,
+        daily_requests: row.get(9)?,
+        scopes: scopes.split(',').filter_map(Scope::parse).collect(),
+        created_at_ms: row.get(11)?,
+        last_used_at_ms: row.get(12)?,
+    })
+}
+
+impl KeyStore for SqliteStore {
+    fn insert_key(&self, key: &NewKey) -> Result<(), StoreError> {
+        let r = &key.record;
+        self.conn().execute(
+            "INSERT INTO api_keys (id, wallet, name, prefix, key_hash, mode, status, plan, rpm, \
+             tpm, daily_requests, scopes, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                r.id,
+                r.wallet,
+                r.name,
+                r.prefix,
+                &key.hash[..],
+                r.mode.as_str(),
+                if r.active { "active" } else { "revoked" },
+                r.plan,
+                r.rpm,
+                r.tpm,
+                r.daily_requests,
+                Scope::join(&r.scopes),
+                r.created_at_ms,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn find_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1");
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        Ok(stmt.query_row([&hash[..]], key_from_row).optional()?)
+    }
+
+    fn find_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1");
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        Ok(stmt.query_row([id], key_from_row).optional()?)
+    }
+
+    fn list_keys(&self, wallet: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let sql =
+            format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE wallet = ?1 ORDER BY created_at, id");
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([wallet], key_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn revoke_key(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE api_keys SET status = 'revoked', revoked_at = ?2 \
+             WHERE id = ?1 AND status = 'active'",
+            params![id, now_ms],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn touch_keys(&self, touches: &[(String, i64)]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2) \
+                 WHERE id = ?1",
+            )?;
+            for (id, at) in touches {
+                stmt.execute(params![id, at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn count_keys(&self) -> Result<u64, StoreError> {
+        Ok(self.conn().query_row("SELECT count(*) FROM api_keys", [], |r| r.get(0))?)
+    }
+
+    fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+        Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, wallet: &str) -> ApiKeyRecord {
+        ApiKeyRecord {
+            id: id.into(),
+            wallet: wallet.into(),
+            name: "n".into(),
+            prefix: "vk_test_abcd".into(),
+            mode: KeyMode::Test,
+            active: true,
+            plan: "free".into(),
+            rpm: Some(5),
+            tpm: None,
+            daily_requests: None,
+            scopes: vec![Scope::Chat],
+            created_at_ms: 1,
+            last_used_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn keys_round_trip_and_revoke_once() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let key = NewKey { record: record("key_1", "0xabc"), hash: [7; 32] };
+        store.insert_key(&key).unwrap();
+        assert_eq!(store.find_key_by_hash(&[7; 32]).unwrap(), Some(key.record.clone()));
+        assert_eq!(store.find_key_by_hash(&[8; 32]).unwrap(), None);
+        assert_eq!(store.list_keys("0xabc").unwrap().len(), 1);
+        assert!(store.revoke_key("key_1", 5).unwrap());
+        assert!(!store.revoke_key("key_1", 6).unwrap());
+        assert!(!store.find_key("key_1").unwrap().unwrap().active);
+    }
+
+    #[test]
+    fn touches_keep_the_latest_time() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        store.insert_key(&NewKey { record: record("key_1", "0xabc"), hash: [1; 32] }).unwrap();
+        store.touch_keys(&[("key_1".into(), 50), ("key_1".into(), 40)]).unwrap();
+        assert_eq!(store.find_key("key_1").unwrap().unwrap().last_used_at_ms, Some(50));
+    }
+
+    #[test]
+    fn duplicate_hash_is_refused_and_meta_is_sticky() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        store.insert_key(&NewKey { record: record("key_1", "0xa"), hash: [1; 32] }).unwrap();
+        assert!(
+            store.insert_key(&NewKey { record: record("key_2", "0xa"), hash: [1; 32] }).is_err()
+        );
+        assert_eq!(store.meta_get_or_insert("pepper", "a").unwrap(), "a");
+        assert_eq!(store.meta_get_or_insert("pepper", "b").unwrap(), "a");
+    }
+}
