@@ -240,8 +240,8 @@ impl Config {
             }
             None => toml::Table::new(),
         };
-        apply_env(&mut table, env)?;
-        Self::from_table(table)
+        let overrides = apply_env(&mut table, env)?;
+        Self::from_table(table).map_err(|err| name_override(err, &overrides))
     }
 
     /// Deserializes and validates an already assembled table.
@@ -377,27 +377,60 @@ fn merge_plan_defaults(table: &mut toml::Table) {
     }
 }
 
+/// Adds the environment variable to an error about a key it set.
+fn name_override(err: ConfigError, overrides: &[(String, String)]) -> ConfigError {
+    let ConfigError::Key { key, message } = err else { return err };
+    let culprit = overrides.iter().find(|(path, _)| {
+        let (parent, leaf) = path.rsplit_once('.').unwrap_or(("(root)", path));
+        *path == key || (parent == key && message.contains(&format!("`{leaf}`")))
+    });
+    match culprit {
+        Some((_, var)) => ConfigError::Key { key, message: format!("{message} (set by {var})") },
+        None => ConfigError::Key { key, message },
+    }
+}
+
 /// Applies `VEIL_A__B__C=value` overrides to `table`. Values are read as TOML
 /// scalars or arrays when they parse as such (`true`, `60`, `0.5`, `["a"]`),
-/// and as strings otherwise.
+/// and as strings otherwise. Returns the dotted paths set, with their
+/// variables.
 fn apply_env(
     table: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
-) -> Result<(), ConfigError> {
+) -> Result<Vec<(String, String)>, ConfigError> {
     let mut vars: Vec<(String, String)> = env
         .into_iter()
         .filter(|(k, _)| k.starts_with("VEIL_") && !RESERVED_ENV.contains(&k.as_str()))
         .collect();
     vars.sort();
+    let mut applied = Vec::new();
     for (var, raw) in vars {
         let path: Vec<String> =
             var["VEIL_".len()..].split("__").map(|part| part.to_ascii_lowercase()).collect();
         if path.iter().any(String::is_empty) {
             return Err(key_error(var, "malformed override name"));
         }
-        set_path(table, &path, env_value(&raw)).map_err(|message| key_error(var, message))?;
+        set_path(table, &path, env_value(&raw)).map_err(|message| key_error(&var, message))?;
+        applied.push((dotted(&path), var));
     }
-    Ok(())
+    Ok(applied)
+}
+
+/// `["providers", "0", "base_url"]` → `providers[0].base_url`, the form
+/// deserialization errors use.
+fn dotted(path: &[String]) -> String {
+    let mut out = String::new();
+    for part in path {
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 fn env_value(raw: &str) -> toml::Value {
@@ -450,8 +483,9 @@ mod tests {
         let mut table: toml::Table = toml_text.parse().map_err(|e: toml::de::Error| {
             ConfigError::Parse { path: "test".into(), message: e.to_string() }
         })?;
-        apply_env(&mut table, env.iter().map(|(k, v)| (k.to_string(), v.to_string())))?;
-        Config::from_table(table)
+        let overrides =
+            apply_env(&mut table, env.iter().map(|(k, v)| (k.to_string(), v.to_string())))?;
+        Config::from_table(table).map_err(|e| name_override(e, &overrides))
     }
 
     #[test]
@@ -497,13 +531,15 @@ mod tests {
         assert!(err.contains("server"), "{err}");
         assert!(err.contains("max_body"), "{err}");
         let err = load("", &[("VEIL_NOPE", "1")]).unwrap_err().to_string();
-        assert!(err.contains("nope"), "{err}");
+        assert!(err.contains("nope") && err.contains("VEIL_NOPE"), "{err}");
+        let err = load("", &[("VEIL_SERVER__MAX", "1")]).unwrap_err().to_string();
+        assert!(err.contains("VEIL_SERVER__MAX"), "{err}");
     }
 
     #[test]
     fn bad_value_is_named() {
         let err = load("", &[("VEIL_PLANS__FREE__RPM", "many")]).unwrap_err().to_string();
-        assert!(err.contains("plans.free.rpm"), "{err}");
+        assert!(err.contains("plans.free.rpm") && err.contains("VEIL_PLANS__FREE__RPM"), "{err}");
         let err = load("listen = \"nowhere\"", &[]).unwrap_err().to_string();
         assert!(err.contains("`listen`"), "{err}");
         let err =
@@ -511,6 +547,14 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("models[0].provider"), "{err}");
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("veil.example.toml");
+        let config = Config::load_with_env(Some(&path), Vec::new()).unwrap();
+        assert_eq!(config.models.len(), 2);
+        assert_eq!(config.providers[0].kind, ProviderKind::Openai);
     }
 
     #[test]

@@ -91,10 +91,10 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// A non-streamed completion.
-    pub async fn complete(&self, request: &Value) -> Result<Value, UpstreamError> {
+    /// A non-streamed completion: the `chat.completion` body as sent.
+    pub async fn complete(&self, request: &Value) -> Result<Bytes, UpstreamError> {
         match self {
-            Self::Echo(p) => Ok(p.complete(request)),
+            Self::Echo(p) => Ok(Bytes::from(p.complete(request).to_string())),
             Self::OpenAi(p) => p.complete(request).await,
         }
     }

@@ -24,7 +24,8 @@ pub fn build_client(connect_timeout: Duration) -> anyhow::Result<reqwest::Client
 }
 
 pub struct OpenAiProvider {
-    url: String,
+    /// Parsed once; reqwest would parse a string URL on every request.
+    url: reqwest::Url,
     api_key: Option<String>,
     client: reqwest::Client,
     pub(super) timeout: Duration,
@@ -49,8 +50,10 @@ impl OpenAiProvider {
                 }
             }
         };
+        let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
         Ok(Self {
-            url: format!("{}/chat/completions", config.base_url.trim_end_matches('/')),
+            url: reqwest::Url::parse(&url)
+                .map_err(|e| anyhow::anyhow!("providers.{}.base_url: {e}", config.name))?,
             api_key,
             client,
             timeout: Duration::from_secs_f64(config.timeout_secs),
@@ -67,7 +70,7 @@ impl OpenAiProvider {
             serde_json::to_vec(request).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
         let mut builder = self
             .client
-            .post(&self.url)
+            .post(self.url.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, if stream { "text/event-stream" } else { "application/json" })
             .body(body);
@@ -90,13 +93,13 @@ impl OpenAiProvider {
         Ok(response)
     }
 
-    pub async fn complete(&self, request: &Value) -> Result<Value, UpstreamError> {
+    /// The answer's body as sent (checked by the caller).
+    pub async fn complete(&self, request: &Value) -> Result<Bytes, UpstreamError> {
         let response = self.send(request, false).await?;
-        let body = tokio::time::timeout(self.timeout, response.bytes())
+        tokio::time::timeout(self.timeout, response.bytes())
             .await
             .map_err(|_| UpstreamError::Timeout)?
-            .map_err(classify)?;
-        serde_json::from_slice(&body).map_err(|e| UpstreamError::Protocol(format!("body: {e}")))
+            .map_err(classify)
     }
 
     pub async fn stream(&self, request: &Value) -> Result<EventStream, UpstreamError> {

@@ -25,7 +25,7 @@ use crate::limits::{Admission, LimitRequest};
 use crate::server::extract::{AuthedKey, JsonObject, RequestId};
 use crate::state::AppState;
 use crate::store::now_ms;
-use crate::stream::{RelayOptions, StreamOutcome, parse_usage, relay};
+use crate::stream::{RelayOptions, StreamOutcome, relay};
 use crate::tokens;
 use crate::upstream::Model;
 
@@ -306,12 +306,19 @@ async fn complete(
         }
     };
     let upstream_time = upstream_started.elapsed();
-    let reported = answer.get("usage").and_then(parse_usage);
-    let generated = answer_text(&answer);
-    let usage = charge.usage_of(reported, &generated);
+    // Only what billing needs is read; the body is relayed byte for byte.
+    let view: AnswerView = match serde_json::from_slice(&answer) {
+        Ok(view) => view,
+        Err(err) => {
+            charge.release();
+            return Err(ApiError::Upstream(format!("answer is not a chat.completion: {err}")));
+        }
+    };
+    let reported = view.usage.as_ref().and_then(UsageView::usage);
+    let usage = charge.usage_of(reported, &view.generated_text());
     let cost = charge.settle(usage).await?;
     let overhead = started.elapsed().saturating_sub(upstream_time).max(proxy_before);
-    let mut response = axum::Json(answer).into_response();
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], answer).into_response();
     let headers = response.headers_mut();
     headers.insert("x-veil-cost-usd", header_value(&format_usd(cost)));
     headers.insert(
@@ -362,21 +369,71 @@ async fn stream_completion(
         .unwrap_or_else(|_| ApiError::internal("stream response").into_response()))
 }
 
-/// Generated text of a non-streamed answer (content and tool-call arguments).
-fn answer_text(answer: &Value) -> String {
-    let mut text = String::new();
-    for choice in answer.get("choices").and_then(Value::as_array).into_iter().flatten() {
-        let Some(message) = choice.get("message") else { continue };
-        if let Some(content) = message.get("content").and_then(Value::as_str) {
-            text.push_str(content);
-        }
-        for call in message.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
-            if let Some(args) = call.pointer("/function/arguments").and_then(Value::as_str) {
-                text.push_str(args);
+/// The parts of a `chat.completion` that billing reads; everything else is
+/// skipped by the parser and relayed untouched.
+#[derive(serde::Deserialize)]
+struct AnswerView {
+    #[serde(default)]
+    usage: Option<UsageView>,
+    #[serde(default)]
+    choices: Vec<ChoiceView>,
+}
+
+#[derive(serde::Deserialize)]
+struct UsageView {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
+impl UsageView {
+    fn usage(&self) -> Option<Usage> {
+        Some(Usage {
+            prompt_tokens: self.prompt_tokens?,
+            completion_tokens: self.completion_tokens?,
+        })
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ChoiceView {
+    #[serde(default)]
+    message: Option<MessageView>,
+}
+
+#[derive(serde::Deserialize)]
+struct MessageView {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<ToolCallView>,
+}
+
+#[derive(serde::Deserialize)]
+struct ToolCallView {
+    #[serde(default)]
+    function: Option<FunctionView>,
+}
+
+#[derive(serde::Deserialize)]
+struct FunctionView {
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+impl AnswerView {
+    /// Generated text (content and tool-call arguments), for counting.
+    fn generated_text(&self) -> String {
+        let mut text = String::new();
+        for message in self.choices.iter().filter_map(|c| c.message.as_ref()) {
+            text.push_str(message.content.as_deref().unwrap_or(""));
+            for call in &message.tool_calls {
+                text.push_str(
+                    call.function.as_ref().and_then(|f| f.arguments.as_deref()).unwrap_or(""),
+                );
             }
         }
+        text
     }
-    text
 }
 
 /// Micro-USD as a decimal USD string (`1234` → `"0.001234"`).

@@ -1,0 +1,214 @@
+//! Load benchmark (a script, not a test): starts the mock upstream and the
+//! release `veil` binary, then measures requests/s and p50/p99 latency at
+//! concurrency 1, 16 and 64, non-streamed and streamed (with time to first
+//! token), against the mock directly and through Veil in the same run, and
+//! Veil's RSS. Prints a Markdown table; compare ratios, not absolutes (the
+//! machine is shared).
+//!
+//! `cargo bench --bench load` (`LOAD_SECS=5` for longer cells,
+//! `LOAD_C=16` and `LOAD_MODES=json` to run only some cells).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::json;
+
+const VEIL: &str = env!("CARGO_BIN_EXE_veil");
+
+struct Cell {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    ttft_p50: Option<Duration>,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn run_cell(
+    url: &str,
+    key: Option<&str>,
+    stream: bool,
+    concurrency: usize,
+    secs: f64,
+) -> Cell {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    let body = json!({"model": if stream { "stream" } else { "json" }, "stream": stream,
+                      "messages": [{"role": "user", "content": "What is the capital of France?"}]});
+    let body = Arc::new(body.to_string());
+    // Warm-up: open the connections.
+    for _ in 0..concurrency.min(8) {
+        send(&client, url, key, &body, stream).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, url, key, body) =
+                (client.clone(), url.to_owned(), key.map(str::to_owned), body.clone());
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                while Instant::now() < deadline {
+                    samples.push(send(&client, &url, key.as_deref(), &body, stream).await);
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut total = Vec::new();
+    let mut ttft = Vec::new();
+    for w in workers {
+        for (t, first) in w.await.unwrap() {
+            total.push(t);
+            ttft.extend(first);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    total.sort();
+    ttft.sort();
+    Cell {
+        rps: total.len() as f64 / elapsed,
+        p50: percentile(&total, 0.5),
+        p99: percentile(&total, 0.99),
+        ttft_p50: stream.then(|| percentile(&ttft, 0.5)),
+    }
+}
+
+/// One request; returns its total time and, for streams, the time to the
+/// first body chunk.
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    body: &Arc<String>,
+    stream: bool,
+) -> (Duration, Option<Duration>) {
+    let t0 = Instant::now();
+    let mut req =
+        client.post(url).header("content-type", "application/json").body(body.as_str().to_owned());
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    let response = req.send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    if !stream {
+        response.bytes().await.unwrap();
+        return (t0.elapsed(), None);
+    }
+    let mut body = response.bytes_stream();
+    let mut first = None;
+    while let Some(chunk) = body.next().await {
+        chunk.unwrap();
+        first.get_or_insert_with(|| t0.elapsed());
+    }
+    (t0.elapsed(), first)
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1e3)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` probes harness-less benches
+    }
+    let secs: f64 = std::env::var("LOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let upstream = common::MockUpstream::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("veil.db");
+        let config = dir.path().join("veil.toml");
+        let extra = "\n[plans.enterprise]\nrpm = 100000000\ntpm = 100000000000\ndaily_requests = 100000000000\n";
+        let text = common::config_toml(&upstream.base_url(), db.to_str().unwrap(), extra)
+            .replace("key_cache_ms = 0", "key_cache_ms = 1000")
+            .replace("timeout_secs = 1.0", "timeout_secs = 30");
+        std::fs::write(&config, text).unwrap();
+        let created = Command::new(VEIL)
+            .args(["--config", config.to_str().unwrap(), "keys", "create", "--plan", "enterprise"])
+            .args(["--wallet", "0x00000000000000000000000000000000000000cc"])
+            .output()
+            .unwrap();
+        let key = String::from_utf8(created.stdout).unwrap().lines().last().unwrap().to_owned();
+        let mut child = Command::new(VEIL)
+            .args(["--config", config.to_str().unwrap(), "serve"])
+            .env("VEIL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().unwrap().unwrap();
+            if let Some(url) = line.strip_prefix("Veil listening on ") {
+                break url.to_owned();
+            }
+        };
+        let pid = child.id();
+        let rss_idle = rss_kib(pid, "VmRSS:");
+        let direct_url = format!("{}/chat/completions", upstream.base_url());
+        let veil_url = format!("{base}/v1/chat/completions");
+
+        println!("\n{secs} s per cell; added = Veil − direct (same run)\n");
+        println!("| mode | c | direct req/s | Veil req/s | Veil/direct | direct p50 ms | Veil p50 ms | added p50 ms | direct p99 ms | Veil p99 ms | direct TTFT p50 | Veil TTFT p50 |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let only = |var: &str, value: &str| {
+            std::env::var(var).map_or(true, |list| list.split(',').any(|v| v == value))
+        };
+        for stream in [false, true] {
+            if !only("LOAD_MODES", if stream { "stream" } else { "json" }) {
+                continue;
+            }
+            for c in [1usize, 16, 64] {
+                if !only("LOAD_C", &c.to_string()) {
+                    continue;
+                }
+                let direct = run_cell(&direct_url, None, stream, c, secs).await;
+                let proxied = run_cell(&veil_url, Some(&key), stream, c, secs).await;
+                let ttft = |cell: &Cell| cell.ttft_p50.map(ms).unwrap_or_else(|| "–".into());
+                println!(
+                    "| {} | {c} | {:.0} | {:.0} | {:.0} % | {} | {} | {} | {} | {} | {} | {} |",
+                    if stream { "stream" } else { "json" },
+                    direct.rps,
+                    proxied.rps,
+                    100.0 * proxied.rps / direct.rps,
+                    ms(direct.p50),
+                    ms(proxied.p50),
+                    ms(proxied.p50.saturating_sub(direct.p50)),
+                    ms(direct.p99),
+                    ms(proxied.p99),
+                    ttft(&direct),
+                    ttft(&proxied),
+                );
+            }
+        }
+        println!(
+            "\nVeil RSS: {} MiB idle after start, {} MiB peak (VmHWM)",
+            rss_idle / 1024,
+            rss_kib(pid, "VmHWM:") / 1024
+        );
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let _ = child.wait();
+    });
+}

@@ -1,0 +1,64 @@
+"""Starts the built `veil` binary on its defaults (echo models, SQLite in a
+temp dir, bootstrap key) for the SDK tests. VEIL_BIN overrides the binary."""
+
+import os
+import pathlib
+import subprocess
+import tempfile
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def veil_bin() -> str:
+    path = os.environ.get("VEIL_BIN") or str(ROOT / "target" / "debug" / "veil")
+    if not os.path.exists(path):
+        pytest.exit(f"veil binary not found at {path}; run `cargo build` first", returncode=2)
+    return path
+
+
+class Veil:
+    def __init__(self, base_url: str, key: str, process: subprocess.Popen, workdir: str):
+        self.base_url = base_url
+        self.key = key
+        self.process = process
+        self.workdir = workdir
+
+
+def start_veil(extra_config: str = "") -> Veil:
+    workdir = tempfile.mkdtemp(prefix="veil-py-")
+    config = pathlib.Path(workdir) / "veil.toml"
+    config.write_text(
+        f'listen = "127.0.0.1:0"\ndatabase_url = "sqlite://{workdir}/veil.db"\n{extra_config}'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VEIL_")}
+    process = subprocess.Popen(
+        [veil_bin(), "--config", str(config), "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    key = None
+    for _ in range(10):  # bounded: the banner is three lines
+        line = process.stdout.readline()
+        if not line:
+            break
+        line = line.strip()
+        if line.startswith("vk_test_"):
+            key = line
+        if line.startswith("Veil listening on "):
+            base = line.removeprefix("Veil listening on ")
+            assert key, "no bootstrap key was printed"
+            return Veil(base + "/v1", key, process, workdir)
+    process.kill()
+    raise RuntimeError("veil did not start")
+
+
+@pytest.fixture(scope="session")
+def veil():
+    server = start_veil()
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=30)
