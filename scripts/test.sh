@@ -17,6 +17,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --locked --no-fail-fast
 fi
-cargo build --locked --bin veil
 step "Python tests (openai SDK)"
+# target/debug/veil was built for the Rust tests (they run it too).
 VEIL_BIN="$PWD/target/debug/veil" .venv/bin/python -m pytest -q tests/python

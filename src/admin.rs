@@ -1,5 +1,6 @@
-//! Operator commands that act on the store directly (`veil keys ...`). They
-//! print for humans; scripts rely on the documented last lines.
+//! Operator commands that act on the store directly (`veil keys ...`,
+//! `veil credits ...`, `veil ledger`). They print for humans; scripts rely
+//! on the documented last lines and on `--json`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,9 @@ use anyhow::{Context, bail};
 
 use crate::auth::keys::{KeyMode, KeyStore, Scope, normalize_wallet};
 use crate::auth::{KeyService, KeySpec};
+use crate::billing::money::{format_usd, parse_usd};
+use crate::billing::{Account, Credit, EntryKind, EntryQuery, Ledger, SqliteLedger};
+use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::state::open_store;
 
@@ -113,4 +117,119 @@ pub fn models(config: &Config) {
             m.id, m.provider, m.upstream_model, m.input_usd_per_mtok, m.output_usd_per_mtok
         );
     }
+}
+
+fn ledger(config: &Config) -> anyhow::Result<SqliteLedger> {
+    let store = Arc::new(open_store(config)?);
+    Ok(SqliteLedger::new(store, Arc::new(SystemClock)))
+}
+
+/// `veil credits grant`: adds credits (idempotent per `--reference`).
+pub async fn credits_grant(
+    config: &Config,
+    address: &str,
+    usd: &str,
+    test: bool,
+    reference: Option<String>,
+) -> anyhow::Result<()> {
+    let amount = parse_usd(usd).map_err(anyhow::Error::msg)?;
+    if amount <= 0 {
+        bail!("--usd must be positive");
+    }
+    let mode = if test { KeyMode::Test } else { KeyMode::Live };
+    let account = Account { wallet: wallet(address)?, mode };
+    let ledger = ledger(config)?;
+    let credited = ledger
+        .credit(Credit { account: account.clone(), kind: EntryKind::Grant, amount, reference })
+        .await?;
+    if !credited.new {
+        println!("reference already credited (entry {}); nothing changed", credited.entry.id);
+    }
+    let balance = ledger.balance(account).await?;
+    println!(
+        "{} balance of {}: ${} (available ${})",
+        mode.as_str(),
+        credited.entry.wallet,
+        format_usd(balance.balance),
+        format_usd(balance.available)
+    );
+    Ok(())
+}
+
+/// `veil credits balance`: live and test balances of a wallet.
+pub async fn credits_balance(config: &Config, address: &str, json: bool) -> anyhow::Result<()> {
+    let wallet = wallet(address)?;
+    let ledger = ledger(config)?;
+    if json {
+        let live = ledger.balance(Account { wallet: wallet.clone(), mode: KeyMode::Live }).await?;
+        let test = ledger.balance(Account { wallet: wallet.clone(), mode: KeyMode::Test }).await?;
+        println!("{}", serde_json::json!({"wallet": wallet, "live": live, "test": test}));
+        return Ok(());
+    }
+    println!(
+        "{:<5} {:>16} {:>16} {:>16} {:>10}",
+        "MODE", "BALANCE", "HELD", "AVAILABLE", "OPEN HOLDS"
+    );
+    for mode in [KeyMode::Live, KeyMode::Test] {
+        let b = ledger.balance(Account { wallet: wallet.clone(), mode }).await?;
+        println!(
+            "{:<5} {:>16} {:>16} {:>16} {:>10}",
+            mode.as_str(),
+            format_usd(b.balance),
+            format_usd(b.held),
+            format_usd(b.available),
+            b.open_holds
+        );
+    }
+    Ok(())
+}
+
+/// `veil ledger`: a wallet's entries, oldest first (`--json`: one JSON array).
+pub async fn ledger_list(
+    config: &Config,
+    address: &str,
+    request_id: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let ledger = ledger(config)?;
+    let mut query =
+        EntryQuery { wallet: wallet(address)?, request_id, limit: 1000, ..EntryQuery::default() };
+    let mut all = Vec::new();
+    loop {
+        let page = ledger.entries(query.clone()).await?;
+        let Some(last) = page.last() else { break };
+        query.after_id = Some(last.id);
+        all.extend(page);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    println!(
+        "{:>6} {:<20} {:<4} {:<10} {:>14} {:>14} {:>14} {:<22} {:<20} TOKENS",
+        "ID", "TIME", "MODE", "KIND", "AMOUNT", "BALANCE", "AVAILABLE", "REQUEST", "KEY"
+    );
+    for e in all {
+        let time = chrono::DateTime::from_timestamp_millis(e.created_at_ms)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
+        let tokens = match (e.prompt_tokens, e.completion_tokens) {
+            (Some(p), Some(c)) => format!("{p}+{c}"),
+            _ => String::new(),
+        };
+        println!(
+            "{:>6} {:<20} {:<4} {:<10} {:>14} {:>14} {:>14} {:<22} {:<20} {}",
+            e.id,
+            time,
+            e.mode.as_str(),
+            e.kind.as_str(),
+            format_usd(e.amount),
+            format_usd(e.balance_after),
+            format_usd(e.available_after),
+            e.request_id.as_deref().or(e.reference.as_deref()).unwrap_or("-"),
+            e.key_id.as_deref().unwrap_or("-"),
+            tokens
+        );
+    }
+    Ok(())
 }

@@ -57,6 +57,32 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub auth: AuthConfig,
+    #[serde(default)]
+    pub billing: BillingConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingConfig {
+    /// Flat price of one `/v1/pii/preview` call, USD.
+    #[serde(default = "default_preview_usd")]
+    pub preview_usd: f64,
+    /// Test credits granted with the bootstrap key, USD.
+    #[serde(default = "default_bootstrap_usd")]
+    pub bootstrap_test_usd: f64,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self { preview_usd: default_preview_usd(), bootstrap_test_usd: default_bootstrap_usd() }
+    }
+}
+
+fn default_preview_usd() -> f64 {
+    0.05
+}
+fn default_bootstrap_usd() -> f64 {
+    10.0
 }
 
 /// A database URL whose password never reaches a log through `Debug`.
@@ -341,6 +367,25 @@ impl Config {
         }
         if !self.plans.contains_key("free") {
             return Err(key_error("plans.free", "the `free` plan must be defined"));
+        }
+        for (name, plan) in &self.plans {
+            for (field, value) in [
+                ("rpm", u64::from(plan.rpm)),
+                ("tpm", plan.tpm),
+                ("daily_requests", plan.daily_requests),
+            ] {
+                if value == 0 {
+                    return Err(key_error(format!("plans.{name}.{field}"), "must be at least 1"));
+                }
+            }
+        }
+        for (field, value) in [
+            ("billing.preview_usd", self.billing.preview_usd),
+            ("billing.bootstrap_test_usd", self.billing.bootstrap_test_usd),
+        ] {
+            if !(value.is_finite() && (0.0..=1e9).contains(&value)) {
+                return Err(key_error(field, "must be a non-negative amount in USD"));
+            }
         }
         if !(self.server.shutdown_grace_secs.is_finite() && self.server.shutdown_grace_secs >= 0.0)
         {

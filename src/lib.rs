@@ -9,8 +9,9 @@
 //! - [`config`] — TOML file + `VEIL_*` overrides → validated [`config::Config`].
 //! - [`server`] — router, layer stack (documented there), handlers.
 //! - [`auth`] — API keys (hashed, cached, batched `last_used_at`).
-//! - [`limits`] — per-key RPM/TPM/daily limits (the `RateLimiter` seam).
-//! - [`billing`] — credit holds and settlement (the `Meter` seam).
+//! - [`limits`] — per-key RPM/TPM/daily limits.
+//! - [`billing`] — the prepaid credit ledger (holds, settlement, flat charges).
+//! - [`clock`] — time as a dependency, so tests control it.
 //! - [`redact`] — personal data out, originals back (the `RequestRedactor` seam).
 //! - [`upstream`] — providers (`echo`, OpenAI-compatible) and the model catalog.
 //! - [`stream`] — the SSE relay: usage tap, in-band errors, `[DONE]`.
@@ -24,6 +25,7 @@
 pub mod admin;
 pub mod auth;
 pub mod billing;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod ids;

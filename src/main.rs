@@ -37,6 +37,20 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Grant credits and read balances.
+    #[command(subcommand)]
+    Credits(CreditsCommand),
+    /// A wallet's ledger entries, oldest first.
+    Ledger {
+        #[arg(long)]
+        wallet: String,
+        /// Only the entries of this request id.
+        #[arg(long)]
+        request_id: Option<String>,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the configured models.
     Models,
 }
@@ -52,6 +66,30 @@ enum KeysCommand {
     },
     /// Revoke a key by id.
     Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum CreditsCommand {
+    /// Add credits to a wallet's live (or, with --test, test) balance.
+    Grant {
+        #[arg(long)]
+        wallet: String,
+        /// Amount in USD, up to 6 decimals (e.g. 10 or 0.25).
+        #[arg(long)]
+        usd: String,
+        #[arg(long)]
+        test: bool,
+        /// Idempotency reference: a second grant with it does nothing.
+        #[arg(long)]
+        reference: Option<String>,
+    },
+    /// Live and test balances of a wallet (micro-USD with --json).
+    Balance {
+        #[arg(long)]
+        wallet: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -124,7 +162,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             admin::models(&config);
             Ok(())
         }
+        Command::Credits(CreditsCommand::Grant { wallet, usd, test, reference }) => {
+            block_on(admin::credits_grant(&config, &wallet, &usd, test, reference))
+        }
+        Command::Credits(CreditsCommand::Balance { wallet, json }) => {
+            block_on(admin::credits_balance(&config, &wallet, json))
+        }
+        Command::Ledger { wallet, request_id, json } => {
+            block_on(admin::ledger_list(&config, &wallet, request_id, json))
+        }
     }
+}
+
+fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(future: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(future)
 }
 
 /// Logs go to stderr; `VEIL_LOG` sets the filter (default `info`).

@@ -8,9 +8,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::KeyService;
-use crate::billing::{FreeMeter, Meter};
+use crate::billing::{Ledger, SqliteLedger};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::limits::{RateLimiter, Unlimited};
+use crate::limits::{LocalLimiter, RateLimiter};
 use crate::redact::{PassThrough, RequestRedactor};
 use crate::store::SqliteStore;
 use crate::upstream::Catalog;
@@ -22,8 +23,9 @@ pub struct AppState {
     pub keys: Arc<KeyService>,
     pub catalog: Arc<Catalog>,
     pub limiter: Arc<dyn RateLimiter>,
-    pub meter: Arc<dyn Meter>,
+    pub ledger: Arc<dyn Ledger>,
     pub redactor: Arc<dyn RequestRedactor>,
+    pub clock: Arc<dyn Clock>,
     /// Work that must outlive the request that started it (settlement after
     /// a client hangs up); shutdown waits for it.
     pub tasks: TaskTracker,
@@ -34,6 +36,11 @@ pub struct AppState {
 impl AppState {
     /// Opens the store and builds every part from `config`.
     pub fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// As [`AppState::build`], with the clock given (tests hold time still).
+    pub fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let store = Arc::new(open_store(&config)?);
         let keys = Arc::new(
             KeyService::new(store.clone(), Duration::from_millis(config.auth.key_cache_ms))
@@ -42,12 +49,13 @@ impl AppState {
         let catalog = Arc::new(Catalog::from_config(&config)?);
         Ok(Self {
             config: Arc::new(config),
+            ledger: Arc::new(SqliteLedger::new(store.clone(), clock.clone())),
             store,
             keys,
             catalog,
-            limiter: Arc::new(Unlimited),
-            meter: Arc::new(FreeMeter),
+            limiter: Arc::new(LocalLimiter::new()),
             redactor: Arc::new(PassThrough),
+            clock,
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         })

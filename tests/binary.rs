@@ -158,3 +158,72 @@ fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitSt
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+fn json_of(config: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out = veil(config, args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_under_load_leaves_a_consistent_ledger() {
+    let upstream = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("veil.toml");
+    let db = dir.path().join("veil.db");
+    std::fs::write(&config, config_toml(&upstream.base_url(), db.to_str().unwrap(), "")).unwrap();
+    let wallet = "0x00000000000000000000000000000000000000dd";
+    let out = veil(&config, &["keys", "create", "--wallet", wallet, "--test", "--plan", "pro"]);
+    let key = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_owned();
+    assert!(
+        veil(&config, &["credits", "grant", "--wallet", wallet, "--usd", "5", "--test"])
+            .status
+            .success()
+    );
+
+    let (mut child, base, _) = serve(&config, &[]);
+    let client = reqwest::Client::new();
+    // Finished requests (settled) and open streams (holds in flight).
+    for _ in 0..5 {
+        let r = client
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "json", "messages": user("x")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let mut open = Vec::new();
+    for _ in 0..8 {
+        let r = client
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "endless", "stream": true, "messages": user("x")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        open.push(r);
+    }
+    let before = json_of(&config, &["credits", "balance", "--wallet", wallet, "--json"]);
+    assert_eq!(before["test"]["open_holds"], 8);
+    child.kill().unwrap(); // SIGKILL: no drain, no settlement
+    child.wait().unwrap();
+    drop(open);
+
+    // The next start releases what the dead process held.
+    let (mut again, _, _) = serve(&config, &[]);
+    again.kill().unwrap();
+    again.wait().unwrap();
+    let balance = json_of(&config, &["credits", "balance", "--wallet", wallet, "--json"]);
+    assert_eq!(balance["test"]["open_holds"], 0);
+    assert_eq!(balance["test"]["held"], 0);
+    let entries = json_of(&config, &["ledger", "--wallet", wallet, "--json"]);
+    let entries = entries.as_array().unwrap();
+    let sum: i64 = entries.iter().map(|e| e["amount"].as_i64().unwrap()).sum();
+    assert_eq!(sum, balance["test"]["balance"].as_i64().unwrap());
+    // 5 × 37 micro-USD were charged; the killed streams cost nothing.
+    assert_eq!(sum, 5_000_000 - 5 * 37);
+    assert!(entries.iter().all(|e| e["balance_after"].as_i64().unwrap() >= 0));
+}

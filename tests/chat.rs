@@ -88,6 +88,7 @@ async fn include_usage_gets_the_final_usage_chunk() {
         .chat(json!({"model": "stream", "stream": true, "stream_options": {"include_usage": true},
                      "messages": user("hi")}))
         .await;
+    assert_eq!(response.status(), 200);
     let payloads = sse_payloads(response).await;
     assert_eq!(payloads.last().unwrap(), "[DONE]");
     let last: Value = serde_json::from_str(&payloads[payloads.len() - 2]).unwrap();

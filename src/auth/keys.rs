@@ -12,7 +12,7 @@ pub const PREFIX_LEN: usize = 12;
 const SECRET_LEN: usize = 40;
 
 /// Whether a key spends live credits or the account's test balance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyMode {
     Live,
     Test,

@@ -11,6 +11,7 @@ use super::extract::{AuthedKey, RequestId};
 use crate::auth::presented_key;
 use crate::error::ApiError;
 use crate::ids;
+use crate::limits::{KeyLimits, LimitStatus, write_headers};
 use crate::state::AppState;
 
 /// Adds [`RequestId`] to the extensions and `X-Request-Id` to the response,
@@ -56,4 +57,28 @@ pub async fn require_api_key(
     let key = state.keys.authenticate_async(secret).await?;
     req.extensions_mut().insert(AuthedKey(key));
     Ok(next.run(req).await)
+}
+
+/// Adds the rate-limit headers of DESIGN §7 to every authenticated `/v1`
+/// response: the state after admission when the handler recorded it, the
+/// current state otherwise (errors, free routes).
+pub async fn rate_limit_headers(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let key = req.extensions().get::<AuthedKey>().cloned();
+    let mut response = next.run(req).await;
+    let Some(AuthedKey(key)) = key else {
+        return response;
+    };
+    let status = match response.extensions().get::<LimitStatus>() {
+        Some(status) => *status,
+        None => {
+            let limits = KeyLimits::resolve(&key, &state.config.plans);
+            state.limiter.peek(&limits, state.clock.now_ms()).await
+        }
+    };
+    write_headers(response.headers_mut(), &status);
+    response
 }

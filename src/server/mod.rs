@@ -7,7 +7,10 @@
 //! 2. body limit — `server.max_body_bytes`; over it, 413 `request_too_large`
 //!    (raised by the `JsonObject` extractor).
 //! 3. `require_api_key` (on `/v1/*` only) — 401s; adds `AuthedKey`.
-//! 4. handler — scope check, then the pipeline (limits → hold → redaction →
+//! 4. `rate_limit_headers` (on `/v1/*` only) — `X-RateLimit-*` and OpenAI's
+//!    `x-ratelimit-*` on every authenticated response, from the handler's
+//!    `LimitStatus` response extension or the limiter's current state.
+//! 5. handler — scope check, then the pipeline (limits → hold → redaction →
 //!    upstream → settle) in `handlers::chat`.
 //!
 //! Every route needs an API key except this allowlist: `GET /health`.
@@ -25,9 +28,10 @@ use axum::http::Uri;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
-use crate::auth::KeyService;
 use crate::auth::KeySpec;
 use crate::auth::keys::{KeyMode, Scope};
+use crate::billing::money::usd_f64_to_micro;
+use crate::billing::{Account, Credit, EntryKind};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -42,6 +46,10 @@ pub fn app(state: AppState) -> Router {
         .route("/models", get(handlers::models::list))
         .route("/models/{id}", get(handlers::models::retrieve))
         .route("/chat/completions", post(handlers::chat::completions))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            layers::rate_limit_headers,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), layers::require_api_key));
     Router::new()
         .route("/health", get(handlers::health::health))
@@ -56,9 +64,11 @@ async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(uri.path().chars().take(200).collect())
 }
 
-/// Creates the bootstrap test key when the store has none; returns its
-/// secret so the caller can show it once.
-pub fn bootstrap_key(keys: &KeyService) -> anyhow::Result<Option<String>> {
+/// Creates the bootstrap test key, with `billing.bootstrap_test_usd` of
+/// test credits, when the store has no key at all; returns its secret so
+/// the caller can show it once.
+pub async fn bootstrap_key(state: &AppState) -> anyhow::Result<Option<String>> {
+    let keys = &state.keys;
     if keys.store().count_keys()? > 0 {
         return Ok(None);
     }
@@ -72,6 +82,13 @@ pub fn bootstrap_key(keys: &KeyService) -> anyhow::Result<Option<String>> {
         daily_requests: None,
         scopes: Scope::ALL.to_vec(),
     })?;
+    let amount = usd_f64_to_micro(state.config.billing.bootstrap_test_usd);
+    if amount > 0 {
+        let account = Account { wallet: BOOTSTRAP_WALLET.into(), mode: KeyMode::Test };
+        let credit =
+            Credit { account, kind: EntryKind::Grant, amount, reference: Some("bootstrap".into()) };
+        state.ledger.credit(credit).await?;
+    }
     Ok(Some(created.secret))
 }
 
@@ -88,8 +105,12 @@ pub async fn run(state: AppState) -> anyhow::Result<()> {
 /// most `server.shutdown_grace_secs` and waits for background settlements.
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
+    let released = state.ledger.release_open_holds().await?;
+    if released > 0 {
+        tracing::warn!(released, "released holds left open by an unclean stop (nothing charged)");
+    }
     if state.config.bootstrap_key
-        && let Some(secret) = bootstrap_key(&state.keys)?
+        && let Some(secret) = bootstrap_key(&state).await?
     {
         println!("Bootstrap test key (shown once, store it now):\n{secret}");
     }

@@ -12,7 +12,10 @@ use super::StoreError;
 use crate::auth::keys::{ApiKeyRecord, KeyMode, KeyStore, NewKey, Scope};
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_keys.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_keys.sql"),
+    include_str!("../../migrations/sqlite/0002_ledger.sql"),
+];
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -46,6 +49,12 @@ impl SqliteStore {
     /// because every call runs in its own transaction.
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The raw connection, for tests that check the schema's own guards.
+    #[doc(hidden)]
+    pub fn conn_for_tests(&self) -> MutexGuard<'_, Connection> {
+        self.conn()
     }
 
     /// A cheap query, for `/health`.

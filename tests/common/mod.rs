@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use veil::auth::KeySpec;
 use veil::auth::keys::{KeyMode, Scope};
+use veil::billing::{Account, Credit, EntryKind, EntryQuery};
 use veil::config::Config;
 use veil::state::AppState;
 
@@ -234,7 +235,7 @@ pub fn config_from(text: &str) -> Config {
 
 pub fn spec(mode: KeyMode, scopes: &[Scope]) -> KeySpec {
     KeySpec {
-        wallet: "0x00000000000000000000000000000000000000aa".into(),
+        wallet: WALLET.into(),
         name: "test".into(),
         mode,
         plan: "free".into(),
@@ -263,12 +264,18 @@ impl TestApp {
     }
 
     pub async fn start_with(extra_config: &str) -> Self {
+        Self::start_with_clock(extra_config, Arc::new(veil::clock::SystemClock)).await
+    }
+
+    /// Starts with `clock`; the test wallet holds $100 of test credits.
+    pub async fn start_with_clock(extra_config: &str, clock: Arc<dyn veil::clock::Clock>) -> Self {
         let upstream = MockUpstream::start().await;
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("veil.db");
         let config =
             config_from(&config_toml(&upstream.base_url(), db.to_str().unwrap(), extra_config));
-        let state = AppState::build(config).unwrap();
+        let state = AppState::build_with_clock(config, clock).unwrap();
+        grant(&state, 100_000_000).await;
         let key = state.keys.create(spec(KeyMode::Test, &Scope::ALL)).unwrap().secret;
         let models_only_key =
             state.keys.create(spec(KeyMode::Test, &[Scope::Models])).unwrap().secret;
@@ -303,6 +310,40 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+}
+
+/// The wallet of the test keys.
+pub const WALLET: &str = "0x00000000000000000000000000000000000000aa";
+
+pub fn account() -> Account {
+    Account { wallet: WALLET.into(), mode: KeyMode::Test }
+}
+
+/// Grants test credits (micro-USD) to the test wallet.
+pub async fn grant(state: &AppState, micro: i64) {
+    let credit =
+        Credit { account: account(), kind: EntryKind::Grant, amount: micro, reference: None };
+    state.ledger.credit(credit).await.unwrap();
+}
+
+/// The test wallet's entries, oldest first.
+pub async fn entries(state: &AppState) -> Vec<veil::billing::Entry> {
+    let query = EntryQuery { wallet: WALLET.into(), limit: 100_000, ..EntryQuery::default() };
+    state.ledger.entries(query).await.unwrap()
+}
+
+/// Waits (bounded) until the test wallet has no open hold: settlement of
+/// streams runs in the background after the response ends.
+pub async fn settled(state: &AppState) -> veil::billing::Balance {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let balance = state.ledger.balance(account()).await.unwrap();
+        if balance.open_holds == 0 {
+            return balance;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "holds still open after 10 s: {balance:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

@@ -24,6 +24,21 @@ class Veil:
         self.key = key
         self.process = process
         self.workdir = workdir
+        self.config = str(pathlib.Path(workdir) / "veil.toml")
+
+    def cli(self, *args: str) -> str:
+        """Runs a `veil` subcommand on this server's config; returns stdout."""
+        out = subprocess.run(
+            [veil_bin(), "--config", self.config, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return out.stdout
+
+    def new_key(self, wallet: str, *extra: str) -> str:
+        return self.cli("keys", "create", "--wallet", wallet, "--test", *extra).splitlines()[-1]
 
 
 def start_veil(extra_config: str = "") -> Veil:

@@ -18,13 +18,13 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
-use crate::auth::keys::{ApiKeyRecord, Scope};
-use crate::billing::{Hold, Usage};
+use crate::auth::keys::Scope;
+use crate::billing::money::format_usd;
+use crate::billing::{Account, HoldReceipt, LedgerError, NewHold, Settle, Usage};
 use crate::error::ApiError;
-use crate::limits::{Admission, LimitRequest};
+use crate::limits::{Admission, KeyLimits, Rejection};
 use crate::server::extract::{AuthedKey, JsonObject, RequestId};
 use crate::state::AppState;
-use crate::store::now_ms;
 use crate::stream::{RelayOptions, StreamOutcome, relay};
 use crate::tokens;
 use crate::upstream::Model;
@@ -174,10 +174,10 @@ fn validate_messages(messages: Option<&Value>) -> Result<(), ApiError> {
 /// Settles the hold and corrects the limiter once the outcome is known.
 struct Charge {
     state: AppState,
-    key: Arc<ApiKeyRecord>,
     model: Arc<Model>,
+    limits: KeyLimits,
     admission: Admission,
-    hold: Hold,
+    hold: HoldReceipt,
     prompt_tokens: u64,
 }
 
@@ -190,45 +190,69 @@ impl Charge {
         })
     }
 
-    /// Settles now (blocking thread), returning the cost charged.
-    fn settle_blocking(self, usage: Usage) -> Result<i64, ApiError> {
-        let cost = self.model.price.cost_micro_usd(usage.prompt_tokens, usage.completion_tokens);
-        self.state.limiter.settle(&self.key.id, &self.admission, usage.total(), now_ms());
-        self.state.meter.settle(&self.hold, cost, usage)
-    }
-
+    /// Charges the cost of `usage` and releases the rest of the hold;
+    /// returns what was charged.
     async fn settle(self, usage: Usage) -> Result<i64, ApiError> {
-        tokio::task::spawn_blocking(move || self.settle_blocking(usage))
-            .await
-            .map_err(ApiError::internal)?
+        let cost = self.model.price.cost_micro_usd(usage.prompt_tokens, usage.completion_tokens);
+        let now = self.state.clock.now_ms();
+        self.state
+            .limiter
+            .settle(&self.limits, self.admission.reserved_tokens, usage.total(), now)
+            .await;
+        let settle = Settle { hold_id: self.hold.hold_id.clone(), cost, usage };
+        let settled =
+            self.state.ledger.settle(settle).await.map_err(LedgerError::into_api_error)?;
+        Ok(settled.charged)
     }
 
-    /// Nothing was generated: charge nothing, release the hold. Runs in the
-    /// background (tracked, so shutdown waits for it).
-    fn release(self) {
-        let tasks = self.state.tasks.clone();
-        tasks.spawn_blocking(move || log_settle(self.settle_blocking(Usage::default())));
-    }
-
-    /// For streams: settle from what the relay saw, in a tracked task that
-    /// outlives the client.
-    fn settle_stream(self, outcome: StreamOutcome) {
+    /// Runs `work` in a tracked task: it survives the client, and shutdown
+    /// waits for it.
+    fn in_background(self, work: impl FnOnce(Self) -> BoxFuture + Send + 'static) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            tracing::error!("no runtime to settle a stream on");
+            tracing::error!(hold_id = %self.hold.hold_id, "no runtime to settle on; the hold is released at next start");
             return;
         };
         let tasks = self.state.tasks.clone();
-        let _guard = handle.enter();
-        tasks.spawn_blocking(move || {
-            let usage = self.usage_of(outcome.usage, &outcome.text);
-            log_settle(self.settle_blocking(usage));
+        let _entered = handle.enter();
+        tasks.spawn(work(self));
+    }
+
+    /// Nothing was generated: charge nothing, release the hold.
+    fn release(self) {
+        self.in_background(|charge| {
+            Box::pin(async move { log_settle(charge.settle(Usage::default()).await) })
+        });
+    }
+
+    /// For streams: settle from what the relay saw.
+    fn settle_stream(self, outcome: StreamOutcome) {
+        self.in_background(move |charge| {
+            Box::pin(async move {
+                let text = outcome.text;
+                let reported = outcome.usage;
+                let model = charge.model.upstream_model.clone();
+                // Counting is CPU work; keep it off the async workers.
+                let usage = match reported {
+                    Some(usage) => usage,
+                    None => {
+                        let prompt_tokens = charge.prompt_tokens;
+                        let counted =
+                            tokio::task::spawn_blocking(move || tokens::count_text(&model, &text))
+                                .await;
+                        Usage { prompt_tokens, completion_tokens: counted.unwrap_or(0) }
+                    }
+                };
+                log_settle(charge.settle(usage).await);
+            })
         });
     }
 }
 
+type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 fn log_settle(result: Result<i64, ApiError>) {
     if let Err(err) = result {
-        tracing::error!(code = err.code(), "settlement failed");
+        tracing::error!(code = err.code(), "settlement failed; the hold is released at next start");
     }
 }
 
@@ -250,19 +274,36 @@ pub async fn completions(
     // the output cap.
     let prompt_tokens = tokens::count_prompt(&model.upstream_model, &body);
     let output_cap = params.max_output.unwrap_or(u64::from(model.max_output_tokens));
+    let limits = KeyLimits::resolve(&key, &state.config.plans);
     let admission = state
         .limiter
-        .admit(&LimitRequest { key: &key, tokens: prompt_tokens + output_cap }, now_ms())?;
-    let hold_amount = model.price.cost_micro_usd(prompt_tokens, output_cap);
-    let hold = match state.meter.hold(&request_id, hold_amount) {
+        .admit(&limits, prompt_tokens + output_cap, state.clock.now_ms())
+        .await
+        .map_err(Rejection::into_api_error)?;
+    let new_hold = NewHold {
+        account: Account { wallet: key.wallet.clone(), mode: key.mode },
+        key_id: key.id.clone(),
+        request_id: request_id.clone(),
+        model: model.id.clone(),
+        amount: model.price.cost_micro_usd(prompt_tokens, output_cap),
+    };
+    let hold = match state.ledger.hold(new_hold).await {
         Ok(hold) => hold,
         Err(err) => {
-            state.limiter.settle(&key.id, &admission, 0, now_ms());
-            return Err(err);
+            let now = state.clock.now_ms();
+            state.limiter.settle(&limits, admission.reserved_tokens, 0, now).await;
+            return Err(err.into_api_error());
         }
     };
-    let charge =
-        Charge { state: state.clone(), key, model: model.clone(), admission, hold, prompt_tokens };
+    let status = admission.status;
+    let charge = Charge {
+        state: state.clone(),
+        model: model.clone(),
+        limits,
+        admission,
+        hold,
+        prompt_tokens,
+    };
 
     let _restorer = match state.redactor.redact(&mut body) {
         Ok(restorer) => restorer,
@@ -284,11 +325,13 @@ pub async fn completions(
     let body = Value::Object(body);
     let proxy_time = started.elapsed();
 
-    if params.stream {
-        stream_completion(charge, body, params.include_usage).await
+    let mut response = if params.stream {
+        stream_completion(charge, body, params.include_usage).await?
     } else {
-        complete(charge, body, started, proxy_time).await
-    }
+        complete(charge, body, started, proxy_time).await?
+    };
+    response.extensions_mut().insert(status);
+    Ok(response)
 }
 
 async fn complete(
@@ -436,13 +479,6 @@ impl AnswerView {
     }
 }
 
-/// Micro-USD as a decimal USD string (`1234` → `"0.001234"`).
-pub fn format_usd(micro: i64) -> String {
-    let sign = if micro < 0 { "-" } else { "" };
-    let abs = micro.unsigned_abs();
-    format!("{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000)
-}
-
 fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static("0"))
 }
@@ -501,13 +537,5 @@ mod tests {
         );
         assert_eq!(param_of(json!({"model": "m", "messages": msgs, "n": 0})), "n");
         assert_eq!(param_of(json!({"model": "m", "messages": msgs, "tools": {}})), "tools");
-    }
-
-    #[test]
-    fn usd_formatting() {
-        assert_eq!(format_usd(0), "0.000000");
-        assert_eq!(format_usd(1_234), "0.001234");
-        assert_eq!(format_usd(12_000_001), "12.000001");
-        assert_eq!(format_usd(-5), "-0.000005");
     }
 }
