@@ -6,7 +6,9 @@
 //! machine is shared).
 //!
 //! `cargo bench --bench load` (`LOAD_SECS=5` for longer cells,
-//! `LOAD_C=16` and `LOAD_MODES=json` to run only some cells).
+//! `LOAD_C=16` and `LOAD_MODES=json` to run only some cells). `VEIL_BASELINE`
+//! names another `veil` binary (an older build) to measure in the same run,
+//! as a third column set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/common/mod.rs"]
@@ -129,30 +131,37 @@ fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1e3)
 }
 
-fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return; // `cargo bench -- --list` probes harness-less benches
-    }
-    let secs: f64 = std::env::var("LOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    runtime.block_on(async move {
-        let upstream = common::MockUpstream::start().await;
+/// One running `veil serve` with its own store and a funded key.
+struct Running {
+    child: std::process::Child,
+    base: String,
+    key: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    fn start(bin: &str, upstream_base: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("veil.db");
         let config = dir.path().join("veil.toml");
         let extra = "\n[plans.enterprise]\nrpm = 100000000\ntpm = 100000000000\ndaily_requests = 100000000000\n";
-        let text = common::config_toml(&upstream.base_url(), db.to_str().unwrap(), extra)
+        let text = common::config_toml(upstream_base, db.to_str().unwrap(), extra)
             .replace("key_cache_ms = 0", "key_cache_ms = 1000")
             .replace("timeout_secs = 1.0", "timeout_secs = 30");
         std::fs::write(&config, text).unwrap();
-        let created = Command::new(VEIL)
-            .args(["--config", config.to_str().unwrap(), "keys", "create", "--plan", "enterprise"])
-            .args(["--wallet", "0x00000000000000000000000000000000000000cc"])
+        let wallet = "0x00000000000000000000000000000000000000cc";
+        let cfg = config.to_str().unwrap();
+        let created = Command::new(bin)
+            .args(["--config", cfg, "keys", "create", "--plan", "enterprise", "--wallet", wallet])
             .output()
             .unwrap();
         let key = String::from_utf8(created.stdout).unwrap().lines().last().unwrap().to_owned();
-        let mut child = Command::new(VEIL)
-            .args(["--config", config.to_str().unwrap(), "serve"])
+        // Builds without metering have no `credits` command; that is fine.
+        let _ = Command::new(bin)
+            .args(["--config", cfg, "credits", "grant", "--wallet", wallet, "--usd", "1000000"])
+            .output();
+        let mut child = Command::new(bin)
+            .args(["--config", cfg, "serve"])
             .env("VEIL_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -165,14 +174,44 @@ fn main() {
                 break url.to_owned();
             }
         };
-        let pid = child.id();
-        let rss_idle = rss_kib(pid, "VmRSS:");
-        let direct_url = format!("{}/chat/completions", upstream.base_url());
-        let veil_url = format!("{base}/v1/chat/completions");
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, base, key, _dir: dir }
+    }
 
-        println!("\n{secs} s per cell; added = Veil − direct (same run)\n");
-        println!("| mode | c | direct req/s | Veil req/s | Veil/direct | direct p50 ms | Veil p50 ms | added p50 ms | direct p99 ms | Veil p99 ms | direct TTFT p50 | Veil TTFT p50 |");
-        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    fn url(&self) -> String {
+        format!("{}/v1/chat/completions", self.base)
+    }
+
+    fn stop(mut self) -> (u64, u64) {
+        let pid = self.child.id();
+        let rss = (rss_kib(pid, "VmRSS:"), rss_kib(pid, "VmHWM:"));
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let _ = self.child.wait();
+        rss
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` probes harness-less benches
+    }
+    let secs: f64 = std::env::var("LOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    let baseline_bin = std::env::var("VEIL_BASELINE").ok();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let upstream = common::MockUpstream::start().await;
+        let veil = Running::start(VEIL, &upstream.base_url());
+        let rss_idle = rss_kib(veil.child.id(), "VmRSS:");
+        let baseline = baseline_bin.as_deref().map(|bin| Running::start(bin, &upstream.base_url()));
+        let direct_url = format!("{}/chat/completions", upstream.base_url());
+
+        println!("\n{secs} s per cell; added = Veil − direct (same run)");
+        if let Some(bin) = &baseline_bin {
+            println!("baseline = {bin}, measured in the same run");
+        }
+        println!();
+        println!("| mode | c | direct req/s | Veil req/s | Veil/direct | baseline req/s | direct p50 ms | Veil p50 ms | added p50 ms | baseline p50 ms | direct p99 ms | Veil p99 ms | baseline p99 ms | direct TTFT p50 | Veil TTFT p50 |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         let only = |var: &str, value: &str| {
             std::env::var(var).map_or(true, |list| list.split(',').any(|v| v == value))
         };
@@ -185,30 +224,36 @@ fn main() {
                     continue;
                 }
                 let direct = run_cell(&direct_url, None, stream, c, secs).await;
-                let proxied = run_cell(&veil_url, Some(&key), stream, c, secs).await;
+                let proxied = run_cell(&veil.url(), Some(&veil.key), stream, c, secs).await;
+                let base = match &baseline {
+                    Some(b) => Some(run_cell(&b.url(), Some(&b.key), stream, c, secs).await),
+                    None => None,
+                };
                 let ttft = |cell: &Cell| cell.ttft_p50.map(ms).unwrap_or_else(|| "–".into());
+                let dash = || "–".to_string();
                 println!(
-                    "| {} | {c} | {:.0} | {:.0} | {:.0} % | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {c} | {:.0} | {:.0} | {:.0} % | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     if stream { "stream" } else { "json" },
                     direct.rps,
                     proxied.rps,
                     100.0 * proxied.rps / direct.rps,
+                    base.as_ref().map_or_else(dash, |b| format!("{:.0}", b.rps)),
                     ms(direct.p50),
                     ms(proxied.p50),
                     ms(proxied.p50.saturating_sub(direct.p50)),
+                    base.as_ref().map_or_else(dash, |b| ms(b.p50)),
                     ms(direct.p99),
                     ms(proxied.p99),
+                    base.as_ref().map_or_else(dash, |b| ms(b.p99)),
                     ttft(&direct),
                     ttft(&proxied),
                 );
             }
         }
-        println!(
-            "\nVeil RSS: {} MiB idle after start, {} MiB peak (VmHWM)",
-            rss_idle / 1024,
-            rss_kib(pid, "VmHWM:") / 1024
-        );
-        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-        let _ = child.wait();
+        let (_, peak) = veil.stop();
+        if let Some(b) = baseline {
+            b.stop();
+        }
+        println!("\nVeil RSS: {} MiB idle after start, {} MiB peak (VmHWM)", rss_idle / 1024, peak / 1024);
     });
 }

@@ -121,7 +121,7 @@ pub fn models(config: &Config) {
 
 fn ledger(config: &Config) -> anyhow::Result<SqliteLedger> {
     let store = Arc::new(open_store(config)?);
-    Ok(SqliteLedger::new(store, Arc::new(SystemClock)))
+    Ok(SqliteLedger::new(store, Arc::new(SystemClock))?)
 }
 
 /// `veil credits grant`: adds credits (idempotent per `--reference`).

@@ -49,7 +49,10 @@ impl AppState {
         let catalog = Arc::new(Catalog::from_config(&config)?);
         Ok(Self {
             config: Arc::new(config),
-            ledger: Arc::new(SqliteLedger::new(store.clone(), clock.clone())),
+            ledger: Arc::new(
+                SqliteLedger::new(store.clone(), clock.clone())
+                    .context("cannot start the ledger")?,
+            ),
             store,
             keys,
             catalog,

@@ -271,7 +271,7 @@ pub async fn concurrent_holds_never_overspend(ledger: Arc<dyn Ledger>) {
 
 fn sqlite() -> Arc<dyn Ledger> {
     let store = Arc::new(SqliteStore::open_in_memory().unwrap());
-    Arc::new(SqliteLedger::new(store, Arc::new(SystemClock)))
+    Arc::new(SqliteLedger::new(store, Arc::new(SystemClock)).unwrap())
 }
 
 #[tokio::test]

@@ -1,17 +1,19 @@
 -- Prepaid credits. Money is integer micro-USD. `balance` is settled funds;
 -- `held` is the sum of open holds; available = balance - held, never < 0.
 CREATE TABLE accounts (
-    wallet  TEXT NOT NULL,
-    mode    TEXT NOT NULL CHECK (mode IN ('live', 'test')),
-    balance INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0),
-    held    INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0),
+    wallet     TEXT NOT NULL,
+    mode       TEXT NOT NULL CHECK (mode IN ('live', 'test')),
+    balance    INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0),
+    held       INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0),
+    open_holds INTEGER NOT NULL DEFAULT 0 CHECK (open_holds >= 0),
     CHECK (held <= balance),
     PRIMARY KEY (wallet, mode)
 );
 
--- One row per hold; settles exactly once (status leaves 'open' once).
+-- One row per hold; settles exactly once (status leaves 'open' once). The
+-- id is sequential so inserts append to the table's last page.
 CREATE TABLE holds (
-    hold_id    TEXT PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     wallet     TEXT NOT NULL,
     mode       TEXT NOT NULL,
     key_id     TEXT,
@@ -23,8 +25,7 @@ CREATE TABLE holds (
     created_at INTEGER NOT NULL,
     closed_at  INTEGER
 );
-CREATE INDEX holds_open ON holds (status) WHERE status = 'open';
-CREATE INDEX holds_wallet ON holds (wallet, mode, status);
+CREATE INDEX holds_open ON holds (id) WHERE status = 'open';
 
 -- Append-only. `amount` is the change of available credits; with no open
 -- hold, the sum of a wallet's amounts is its balance.

@@ -214,6 +214,12 @@ pub enum LedgerError {
     Store(String),
 }
 
+impl From<crate::store::CommitFailed> for LedgerError {
+    fn from(err: crate::store::CommitFailed) -> Self {
+        Self::Store(err.0)
+    }
+}
+
 impl From<rusqlite::Error> for LedgerError {
     fn from(err: rusqlite::Error) -> Self {
         Self::Store(err.to_string())

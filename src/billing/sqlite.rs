@@ -1,12 +1,12 @@
-//! The ledger on SQLite. Each operation is one `BEGIN IMMEDIATE`
-//! transaction on the store's connection; conditional updates plus the
-//! table's CHECK constraints make overspending impossible, whatever the
-//! interleaving of requests.
+//! The ledger on SQLite. Every write is one operation of the store's
+//! [`GroupWriter`] (its own savepoint inside a group-committed
+//! transaction); conditional updates plus the tables' CHECK constraints make
+//! overspending impossible, whatever the interleaving of requests.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     Account, Balance, Credit, Credited, Entry, EntryKind, EntryQuery, FlatCharge, HoldReceipt,
@@ -14,11 +14,12 @@ use super::{
 };
 use crate::auth::keys::KeyMode;
 use crate::clock::Clock;
-use crate::store::SqliteStore;
+use crate::store::{GroupWriter, SqliteStore};
 
 #[derive(Clone)]
 pub struct SqliteLedger {
     store: Arc<SqliteStore>,
+    writer: GroupWriter,
     clock: Arc<dyn Clock>,
 }
 
@@ -36,28 +37,31 @@ struct NewEntry<'a> {
     reference: Option<&'a str>,
 }
 
+/// Hold ids are `hold_<row id>`.
+fn hold_id(row: i64) -> String {
+    format!("hold_{row}")
+}
+
+fn hold_row(hold_id: &str) -> Option<i64> {
+    hold_id.strip_prefix("hold_")?.parse().ok()
+}
+
 impl SqliteLedger {
-    pub fn new(store: Arc<SqliteStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    /// Starts the ledger's writer thread; it ends when the last clone of
+    /// this ledger is dropped.
+    pub fn new(store: Arc<SqliteStore>, clock: Arc<dyn Clock>) -> std::io::Result<Self> {
+        let writer = GroupWriter::start(store.clone())?;
+        Ok(Self { store, writer, clock })
     }
 
-    /// Runs `f` in a write transaction on a blocking thread.
+    /// Runs `f` in a group-committed write; `now` is read at the call.
     async fn write<T, F>(&self, f: F) -> Result<T, LedgerError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, i64) -> Result<T, LedgerError> + Send + 'static,
+        F: FnOnce(&Connection, i64) -> Result<T, LedgerError> + Send + 'static,
     {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let now = this.clock.now_ms();
-            let mut conn = this.store.conn();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx, now)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| LedgerError::Store(e.to_string()))?
+        let now = self.clock.now_ms();
+        self.writer.write(move |conn| f(conn, now)).await
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, LedgerError>
@@ -65,14 +69,14 @@ impl SqliteLedger {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, LedgerError> + Send + 'static,
     {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || f(&this.store.conn()))
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store.conn()))
             .await
             .map_err(|e| LedgerError::Store(e.to_string()))?
     }
 }
 
-fn ensure_account(tx: &Transaction<'_>, account: &Account) -> Result<(), LedgerError> {
+fn ensure_account(tx: &Connection, account: &Account) -> Result<(), LedgerError> {
     tx.prepare_cached("INSERT OR IGNORE INTO accounts (wallet, mode) VALUES (?1, ?2)")?
         .execute(params![account.wallet, account.mode.as_str()])?;
     Ok(())
@@ -88,7 +92,7 @@ fn balances(conn: &Connection, account: &Account) -> Result<(i64, i64), LedgerEr
 }
 
 fn insert_entry(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     account: &Account,
     entry: &NewEntry<'_>,
     now: i64,
@@ -163,7 +167,7 @@ fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
 /// Releases one open hold and charges `charge`, writing `release` then
 /// `settle` (so no entry shows negative available credits).
 fn close_hold(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     hold: &OpenHold,
     cost: i64,
     usage: Option<super::Usage>,
@@ -176,8 +180,10 @@ fn close_hold(
     if charge < cost {
         tracing::warn!(hold_id = %hold.hold_id, cost, charged = charge, "cost exceeded available credits; charge capped");
     }
-    tx.prepare_cached("UPDATE accounts SET held = held - ?3 WHERE wallet = ?1 AND mode = ?2")?
-        .execute(params![hold.account.wallet, hold.account.mode.as_str(), hold.amount])?;
+    tx.prepare_cached(
+        "UPDATE accounts SET held = held - ?3, open_holds = open_holds - 1 WHERE wallet = ?1 AND mode = ?2",
+    )?
+    .execute(params![hold.account.wallet, hold.account.mode.as_str(), hold.amount])?;
     let base = NewEntry {
         key_id: hold.key_id.as_deref(),
         request_id: hold.request_id.as_deref(),
@@ -210,14 +216,13 @@ fn close_hold(
         };
         insert_entry(tx, &hold.account, &settle, now)?;
     }
-    tx.prepare_cached(
-        "UPDATE holds SET status = ?2, charged = ?3, closed_at = ?4 WHERE hold_id = ?1",
-    )?
-    .execute(params![hold.hold_id, status, charge, now])?;
+    tx.prepare_cached("UPDATE holds SET status = ?2, charged = ?3, closed_at = ?4 WHERE id = ?1")?
+        .execute(params![hold.row, status, charge, now])?;
     Ok(charge)
 }
 
 struct OpenHold {
+    row: i64,
     hold_id: String,
     account: Account,
     amount: i64,
@@ -230,7 +235,8 @@ fn hold_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(OpenHold, String,
     let mode: String = row.get(2)?;
     Ok((
         OpenHold {
-            hold_id: row.get(0)?,
+            row: row.get(0)?,
+            hold_id: hold_id(row.get(0)?),
             account: Account {
                 wallet: row.get(1)?,
                 mode: KeyMode::parse(&mode).unwrap_or(KeyMode::Test),
@@ -245,8 +251,7 @@ fn hold_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(OpenHold, String,
     ))
 }
 
-const HOLD_COLUMNS: &str =
-    "hold_id, wallet, mode, amount, key_id, request_id, model, status, charged";
+const HOLD_COLUMNS: &str = "id, wallet, mode, amount, key_id, request_id, model, status, charged";
 
 #[async_trait]
 impl Ledger for SqliteLedger {
@@ -304,7 +309,7 @@ impl Ledger for SqliteLedger {
         self.write(move |tx, now| {
             let changed = tx
                 .prepare_cached(
-                    "UPDATE accounts SET held = held + ?3 \
+                    "UPDATE accounts SET held = held + ?3, open_holds = open_holds + 1 \
                      WHERE wallet = ?1 AND mode = ?2 AND balance - held >= ?3",
                 )?
                 .execute(params![hold.account.wallet, hold.account.mode.as_str(), hold.amount])?;
@@ -313,15 +318,18 @@ impl Ledger for SqliteLedger {
                     let (balance, held) = balances(tx, &hold.account)?;
                     return Err(LedgerError::InsufficientCredits { needed: hold.amount, available: balance - held });
                 }
+                // A zero hold (a free model) on a new account.
                 ensure_account(tx, &hold.account)?;
+                tx.prepare_cached(
+                    "UPDATE accounts SET open_holds = open_holds + 1 WHERE wallet = ?1 AND mode = ?2",
+                )?
+                .execute(params![hold.account.wallet, hold.account.mode.as_str()])?;
             }
-            let hold_id = format!("hold_{}", crate::ids::base62(20));
             tx.prepare_cached(
-                "INSERT INTO holds (hold_id, wallet, mode, key_id, request_id, model, amount, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO holds (wallet, mode, key_id, request_id, model, amount, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
-                hold_id,
                 hold.account.wallet,
                 hold.account.mode.as_str(),
                 hold.key_id,
@@ -330,6 +338,7 @@ impl Ledger for SqliteLedger {
                 hold.amount,
                 now
             ])?;
+            let hold_id = hold_id(tx.last_insert_rowid());
             let entry = NewEntry {
                 kind: Some(EntryKind::Hold),
                 amount: -hold.amount,
@@ -347,9 +356,12 @@ impl Ledger for SqliteLedger {
 
     async fn settle(&self, settle: Settle) -> Result<Settlement, LedgerError> {
         self.write(move |tx, now| {
+            let Some(row) = hold_row(&settle.hold_id) else {
+                return Err(LedgerError::UnknownHold(settle.hold_id.clone()));
+            };
             let found = tx
-                .prepare_cached(&format!("SELECT {HOLD_COLUMNS} FROM holds WHERE hold_id = ?1"))?
-                .query_row([&settle.hold_id], hold_from_row)
+                .prepare_cached(&format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = ?1"))?
+                .query_row([row], hold_from_row)
                 .optional()?;
             let Some((hold, status, charged)) = found else {
                 return Err(LedgerError::UnknownHold(settle.hold_id.clone()));
@@ -400,12 +412,15 @@ impl Ledger for SqliteLedger {
 
     async fn balance(&self, account: Account) -> Result<Balance, LedgerError> {
         self.read(move |conn| {
-            let (balance, held) = balances(conn, &account)?;
-            let open_holds: u64 = conn
+            let row = conn
                 .prepare_cached(
-                    "SELECT count(*) FROM holds WHERE wallet = ?1 AND mode = ?2 AND status = 'open'",
+                    "SELECT balance, held, open_holds FROM accounts WHERE wallet = ?1 AND mode = ?2",
                 )?
-                .query_row(params![account.wallet, account.mode.as_str()], |r| r.get(0))?;
+                .query_row(params![account.wallet, account.mode.as_str()], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, u64>(2)?))
+                })
+                .optional()?;
+            let (balance, held, open_holds) = row.unwrap_or((0, 0, 0));
             Ok(Balance { balance, held, available: balance - held, open_holds })
         })
         .await
@@ -463,7 +478,7 @@ mod tests {
     #[tokio::test]
     async fn credit_then_balance() {
         let store = Arc::new(SqliteStore::open_in_memory().unwrap());
-        let ledger = SqliteLedger::new(store, Arc::new(SystemClock));
+        let ledger = SqliteLedger::new(store, Arc::new(SystemClock)).unwrap();
         let account = Account { wallet: "0xaa".into(), mode: KeyMode::Test };
         let c = ledger
             .credit(Credit {

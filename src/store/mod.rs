@@ -3,8 +3,10 @@
 //! (`auth::keys::KeyStore`); this module owns connections and migrations.
 
 mod sqlite;
+mod writer;
 
 pub use sqlite::SqliteStore;
+pub use writer::{CommitFailed, GroupWriter};
 
 /// A failure of the store; its text goes to logs, never to clients.
 #[derive(Debug, thiserror::Error)]
