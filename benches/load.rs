@@ -6,7 +6,7 @@
 //! machine is shared).
 //!
 //! `cargo bench --bench load` (`LOAD_SECS=5` for longer cells,
-//! `LOAD_C=16` and `LOAD_MODES=json` to run only some cells). `VEIL_BASELINE`
+//! `LOAD_C=16` and `LOAD_MODES=json` to run only some cells). `LOAD_BASELINE`
 //! names another `veil` binary (an older build) to measure in the same run,
 //! as a third column set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -155,7 +155,14 @@ impl Running {
             .args(["--config", cfg, "keys", "create", "--plan", "enterprise", "--wallet", wallet])
             .output()
             .unwrap();
-        let key = String::from_utf8(created.stdout).unwrap().lines().last().unwrap().to_owned();
+        let key = String::from_utf8(created.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap_or_else(|| {
+                panic!("{bin} keys create: {}", String::from_utf8_lossy(&created.stderr))
+            })
+            .to_owned();
         // Builds without metering have no `credits` command; that is fine.
         let _ = Command::new(bin)
             .args(["--config", cfg, "credits", "grant", "--wallet", wallet, "--usd", "1000000"])
@@ -196,7 +203,7 @@ fn main() {
         return; // `cargo bench -- --list` probes harness-less benches
     }
     let secs: f64 = std::env::var("LOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
-    let baseline_bin = std::env::var("VEIL_BASELINE").ok();
+    let baseline_bin = std::env::var("LOAD_BASELINE").ok();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async move {
         let upstream = common::MockUpstream::start().await;

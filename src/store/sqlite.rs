@@ -3,8 +3,9 @@
 //! serialises writers, which is what the ledger wants anyway, and SQLite's
 //! `busy_timeout` covers other processes (the CLI) writing at the same time.
 
-use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, mpsc};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -19,7 +20,12 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Dropping it stops the checkpointer thread (file databases only).
+    _checkpointer: Option<mpsc::Sender<()>>,
 }
+
+/// How often the background thread checkpoints the WAL.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and migrates it.
@@ -28,7 +34,12 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
         }
-        Self::init(Connection::open(path)?)
+        let mut store = Self::init(Connection::open(path)?)?;
+        // Checkpoints (which fsync) run on their own connection and thread,
+        // never inside a request's commit.
+        store.conn().pragma_update(None, "wal_autocheckpoint", 0)?;
+        store._checkpointer = Some(spawn_checkpointer(path.to_owned())?);
+        Ok(store)
     }
 
     /// An in-memory database, for tests and benches.
@@ -37,12 +48,12 @@ impl SqliteStore {
     }
 
     fn init(mut conn: Connection) -> Result<Self, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self { conn: Mutex::new(conn), _checkpointer: None })
     }
 
     /// The connection; a poisoned lock (a panic mid-call) is still usable
@@ -62,6 +73,30 @@ impl SqliteStore {
         self.conn().query_row("SELECT 1", [], |_| Ok(()))?;
         Ok(())
     }
+}
+
+fn spawn_checkpointer(path: PathBuf) -> Result<mpsc::Sender<()>, StoreError> {
+    let conn = Connection::open(&path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let (stop, stopped) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("veil-sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
+            {
+                let result: rusqlite::Result<(i64, i64, i64)> =
+                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    });
+                if let Err(err) = result {
+                    tracing::warn!(error = %err, "WAL checkpoint failed; retrying");
+                }
+            }
+            // A last full checkpoint so the file is compact after a clean stop.
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        })
+        .map_err(|e| StoreError::Other(format!("cannot start the checkpoint thread: {e}")))?;
+    Ok(stop)
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
