@@ -70,12 +70,92 @@ pub struct BillingConfig {
     /// Test credits granted with the bootstrap key, USD.
     #[serde(default = "default_bootstrap_usd")]
     pub bootstrap_test_usd: f64,
+    /// Credit packs sold through Stripe Checkout.
+    #[serde(default = "default_packs")]
+    pub packs: Vec<PackConfig>,
+    #[serde(default)]
+    pub stripe: StripeConfig,
 }
 
 impl Default for BillingConfig {
     fn default() -> Self {
-        Self { preview_usd: default_preview_usd(), bootstrap_test_usd: default_bootstrap_usd() }
+        Self {
+            preview_usd: default_preview_usd(),
+            bootstrap_test_usd: default_bootstrap_usd(),
+            packs: default_packs(),
+            stripe: StripeConfig::default(),
+        }
     }
+}
+
+/// A purchasable credit pack.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackConfig {
+    pub id: String,
+    pub name: String,
+    /// What the buyer pays, USD (whole cents).
+    pub price_usd: f64,
+    /// Credits added to the live balance, USD.
+    pub credits_usd: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeConfig {
+    /// Stripe's API root (tests point it at a local fake).
+    #[serde(default = "default_stripe_base")]
+    pub api_base: String,
+    /// Environment variable holding the secret API key.
+    #[serde(default = "default_stripe_key_env")]
+    pub secret_key_env: String,
+    /// Environment variable holding the webhook signing secret(s); several,
+    /// comma-separated, while a secret is rotated.
+    #[serde(default = "default_stripe_webhook_env")]
+    pub webhook_secret_env: String,
+    /// Largest accepted age of a webhook signature.
+    #[serde(default = "default_stripe_tolerance")]
+    pub tolerance_secs: i64,
+}
+
+impl Default for StripeConfig {
+    fn default() -> Self {
+        Self {
+            api_base: default_stripe_base(),
+            secret_key_env: default_stripe_key_env(),
+            webhook_secret_env: default_stripe_webhook_env(),
+            tolerance_secs: default_stripe_tolerance(),
+        }
+    }
+}
+
+fn default_stripe_base() -> String {
+    "https://api.stripe.com".into()
+}
+fn default_stripe_key_env() -> String {
+    "STRIPE_SECRET_KEY".into()
+}
+fn default_stripe_webhook_env() -> String {
+    "STRIPE_WEBHOOK_SECRET".into()
+}
+fn default_stripe_tolerance() -> i64 {
+    300
+}
+
+fn default_packs() -> Vec<PackConfig> {
+    [
+        ("starter", "Starter", 10.0, 10.0),
+        ("builder", "Builder", 50.0, 52.5),
+        ("scale", "Scale", 200.0, 220.0),
+    ]
+    .into_iter()
+    .map(|(id, name, price_usd, credits_usd)| PackConfig {
+        id: id.into(),
+        name: name.into(),
+        price_usd,
+        credits_usd,
+    })
+    .collect()
 }
 
 fn default_preview_usd() -> f64 {
@@ -172,6 +252,26 @@ pub struct ServerConfig {
     /// How long SIGINT/SIGTERM waits for in-flight requests before closing them.
     #[serde(default = "default_grace")]
     pub shutdown_grace_secs: f64,
+    /// Origins allowed to call `/api/v1/*` from a browser (`/v1/*` allows any).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// The URL users reach Veil at, for Stripe's redirect pages; empty:
+    /// `http://{listen}`.
+    #[serde(default)]
+    pub public_url: String,
+    /// Management calls per minute per wallet (after its signature checks).
+    #[serde(default = "default_management_rpm")]
+    pub management_rpm: u32,
+    /// Management calls per minute per client IP (before any check).
+    #[serde(default = "default_management_ip_rpm")]
+    pub management_ip_rpm: u32,
+}
+
+fn default_management_rpm() -> u32 {
+    60
+}
+fn default_management_ip_rpm() -> u32 {
+    600
 }
 
 impl Default for ServerConfig {
@@ -180,6 +280,10 @@ impl Default for ServerConfig {
             max_body_bytes: default_body_limit(),
             upstream_connect_timeout_secs: default_connect_timeout_secs(),
             shutdown_grace_secs: default_grace(),
+            cors_origins: Vec::new(),
+            public_url: String::new(),
+            management_rpm: default_management_rpm(),
+            management_ip_rpm: default_management_ip_rpm(),
         }
     }
 }
@@ -245,6 +349,15 @@ fn default_plans() -> BTreeMap<String, PlanConfig> {
 }
 
 impl Config {
+    /// Where users reach this server (for redirect URLs).
+    pub fn public_url(&self) -> String {
+        if self.server.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.server.public_url.trim_end_matches('/').to_owned()
+        }
+    }
+
     /// Reads the file (if any), applies `VEIL_*` overrides from the process
     /// environment, then validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
@@ -390,6 +503,44 @@ impl Config {
         if !(self.server.shutdown_grace_secs.is_finite() && self.server.shutdown_grace_secs >= 0.0)
         {
             return Err(key_error("server.shutdown_grace_secs", "must be a non-negative number"));
+        }
+        let mut pack_ids = std::collections::HashSet::new();
+        for (i, pack) in self.billing.packs.iter().enumerate() {
+            let key = |field: &str| format!("billing.packs[{i}].{field}");
+            if pack.id.is_empty() || !pack_ids.insert(pack.id.as_str()) {
+                return Err(key_error(key("id"), "must be present and unique"));
+            }
+            let cents = pack.price_usd * 100.0;
+            if !(pack.price_usd.is_finite()
+                && pack.price_usd >= 0.5
+                && (cents - cents.round()).abs() < 1e-6)
+            {
+                return Err(key_error(
+                    key("price_usd"),
+                    "must be at least 0.50 and in whole cents",
+                ));
+            }
+            if !(pack.credits_usd.is_finite() && pack.credits_usd > 0.0) {
+                return Err(key_error(key("credits_usd"), "must be positive"));
+            }
+        }
+        for (field, value) in [
+            ("server.management_rpm", self.server.management_rpm),
+            ("server.management_ip_rpm", self.server.management_ip_rpm),
+        ] {
+            if value == 0 {
+                return Err(key_error(field, "must be at least 1"));
+            }
+        }
+        for (i, origin) in self.server.cors_origins.iter().enumerate() {
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.ends_with('/')
+            {
+                return Err(key_error(
+                    format!("server.cors_origins[{i}]"),
+                    "must be an origin like https://app.example.com",
+                ));
+            }
         }
         let connect = self.server.upstream_connect_timeout_secs;
         if !(connect.is_finite() && connect > 0.0) {

@@ -21,6 +21,13 @@ pub enum ApiError {
     InvalidApiKey,
     #[error("This API key has been revoked.")]
     InactiveApiKey,
+    #[error(
+        "Wallet authentication is required: send walletAddress, message and signature in the JSON body, or the X-Wallet-Address, X-Wallet-Message (base64url) and X-Wallet-Signature headers."
+    )]
+    MissingWalletAuth,
+    /// A failed wallet check (DESIGN §8); `code` is its upper-case code.
+    #[error("{message}")]
+    WalletAuth { code: &'static str, message: String },
     #[error("This API key is not allowed to use {0}.")]
     EndpointNotAllowed(&'static str),
     #[error("The model `{0}` does not exist or you do not have access to it.")]
@@ -28,7 +35,8 @@ pub enum ApiError {
     /// `GET /v1/models/{id}` for a model that is not served (404, as OpenAI).
     #[error("The model `{0}` does not exist or you do not have access to it.")]
     ModelNotFound(String),
-    #[error("Unknown route {0}.")]
+    /// 404; the text names what was not found (`Route /v1/x`, `Key key_1`).
+    #[error("{0} not found.")]
     NotFound(String),
     /// The body is not JSON at all, or a parameter has an unusable value.
     #[error("{message}")]
@@ -59,6 +67,12 @@ pub enum ApiError {
     },
     #[error("The server is shutting down; retry shortly.")]
     Unavailable,
+    /// A feature whose secrets the operator has not configured (503).
+    #[error("{0} is not configured on this server.")]
+    NotConfigured(&'static str),
+    /// A Stripe webhook whose signature does not verify (400).
+    #[error("The Stripe-Signature header does not verify: {0}.")]
+    WebhookSignature(String),
     #[error("A billing operation failed.")]
     Billing(String),
     #[error("An internal error occurred.")]
@@ -78,10 +92,11 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingApiKey | Self::InvalidApiKey | Self::InactiveApiKey => {
-                StatusCode::UNAUTHORIZED
-            }
-            Self::EndpointNotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::MissingApiKey
+            | Self::InvalidApiKey
+            | Self::InactiveApiKey
+            | Self::MissingWalletAuth => StatusCode::UNAUTHORIZED,
+            Self::EndpointNotAllowed(_) | Self::WalletAuth { .. } => StatusCode::FORBIDDEN,
             Self::InvalidModel(_) | Self::InvalidParams { .. } | Self::Validation { .. } => {
                 StatusCode::BAD_REQUEST
             }
@@ -92,7 +107,8 @@ impl ApiError {
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::UpstreamRejected { status, .. } => *status,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::WebhookSignature(_) => StatusCode::BAD_REQUEST,
             Self::Billing(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -103,6 +119,8 @@ impl ApiError {
             Self::MissingApiKey => "missing_api_key",
             Self::InvalidApiKey => "invalid_api_key",
             Self::InactiveApiKey => "inactive_api_key",
+            Self::MissingWalletAuth => "missing_wallet_auth",
+            Self::WalletAuth { code, .. } => code,
             Self::EndpointNotAllowed(_) => "endpoint_not_allowed",
             Self::InvalidModel(_) => "invalid_model",
             Self::ModelNotFound(_) => "model_not_found",
@@ -116,6 +134,8 @@ impl ApiError {
             Self::UpstreamTimeout => "upstream_timeout",
             Self::UpstreamRejected { code, .. } => code.as_deref().unwrap_or("upstream_error"),
             Self::Unavailable => "service_unavailable",
+            Self::NotConfigured(_) => "not_configured",
+            Self::WebhookSignature(_) => "invalid_signature",
             Self::Billing(_) => "billing_error",
             Self::Internal(_) => "internal_error",
         }
@@ -124,14 +144,18 @@ impl ApiError {
     /// OpenAI's `error.type`.
     fn kind(&self) -> &str {
         match self {
-            Self::MissingApiKey | Self::InvalidApiKey | Self::InactiveApiKey => {
-                "authentication_error"
-            }
-            Self::EndpointNotAllowed(_) => "permission_error",
+            Self::MissingApiKey
+            | Self::InvalidApiKey
+            | Self::InactiveApiKey
+            | Self::MissingWalletAuth => "authentication_error",
+            Self::EndpointNotAllowed(_) | Self::WalletAuth { .. } => "permission_error",
             Self::InsufficientCredits(_) => "insufficient_quota",
             Self::RateLimited { .. } => "rate_limit_error",
             Self::UpstreamRejected { kind, .. } => kind,
-            Self::Upstream(_) | Self::UpstreamTimeout | Self::Unavailable => "api_error",
+            Self::Upstream(_)
+            | Self::UpstreamTimeout
+            | Self::Unavailable
+            | Self::NotConfigured(_) => "api_error",
             Self::Billing(_) | Self::Internal(_) => "server_error",
             _ => "invalid_request_error",
         }

@@ -8,6 +8,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::KeyService;
+use crate::auth::wallet::WalletAuth;
+use crate::billing::stripe::StripeClient;
 use crate::billing::{Ledger, SqliteLedger};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -25,6 +27,11 @@ pub struct AppState {
     pub limiter: Arc<dyn RateLimiter>,
     pub ledger: Arc<dyn Ledger>,
     pub redactor: Arc<dyn RequestRedactor>,
+    pub wallet_auth: Arc<WalletAuth>,
+    pub stripe: Arc<StripeClient>,
+    /// Webhook signing secrets (several during a rotation); empty: the
+    /// webhook refuses every delivery.
+    pub webhook_secrets: Arc<Vec<String>>,
     pub clock: Arc<dyn Clock>,
     /// Work that must outlive the request that started it (settlement after
     /// a client hangs up); shutdown waits for it.
@@ -47,7 +54,18 @@ impl AppState {
                 .context("cannot prepare API key hashing")?,
         );
         let catalog = Arc::new(Catalog::from_config(&config)?);
+        let stripe = Arc::new(StripeClient::from_config(&config.billing.stripe)?);
+        let webhook_secrets: Vec<String> = std::env::var(&config.billing.stripe.webhook_secret_env)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         Ok(Self {
+            wallet_auth: Arc::new(WalletAuth::new(store.clone(), clock.clone())),
+            stripe,
+            webhook_secrets: Arc::new(webhook_secrets),
             config: Arc::new(config),
             ledger: Arc::new(
                 SqliteLedger::new(store.clone(), clock.clone())

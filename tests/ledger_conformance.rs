@@ -87,11 +87,16 @@ pub async fn hold_settle_release_cycle(ledger: &dyn Ledger) {
     let h = ledger.hold(hold(&a, "req_1", 300)).await.unwrap();
     let b = ledger.balance(a.clone()).await.unwrap();
     assert_eq!((b.balance, b.held, b.available, b.open_holds), (1_000, 300, 700, 1));
+    let open = ledger.open_holds(a.clone(), 10).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!((open[0].hold_id.as_str(), open[0].amount), (h.hold_id.as_str(), 300));
+    assert_eq!(open[0].request_id.as_deref(), Some("req_1"));
     let usage = Usage { prompt_tokens: 10, completion_tokens: 5 };
     let s = ledger.settle(Settle { hold_id: h.hold_id.clone(), cost: 120, usage }).await.unwrap();
     assert_eq!((s.charged, s.already_settled), (120, false));
     let b = ledger.balance(a.clone()).await.unwrap();
     assert_eq!((b.balance, b.held, b.available, b.open_holds), (880, 0, 880, 0));
+    assert!(ledger.open_holds(a.clone(), 10).await.unwrap().is_empty());
     // Settling again changes nothing and reports the first outcome.
     let again =
         ledger.settle(Settle { hold_id: h.hold_id.clone(), cost: 999, usage }).await.unwrap();

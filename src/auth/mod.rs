@@ -7,6 +7,7 @@
 //! per request).
 
 pub mod keys;
+pub mod wallet;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

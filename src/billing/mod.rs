@@ -10,6 +10,7 @@
 
 pub mod money;
 mod sqlite;
+pub mod stripe;
 
 use async_trait::async_trait;
 
@@ -189,6 +190,18 @@ pub struct Balance {
     pub open_holds: u64,
 }
 
+/// An open hold, as the balance API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenHold {
+    pub hold_id: String,
+    pub amount: i64,
+    pub key_id: Option<String>,
+    pub request_id: Option<String>,
+    pub model: Option<String>,
+    pub created_at_ms: i64,
+}
+
 /// Which entries to list, newest last; `after_id` is the cursor.
 #[derive(Debug, Clone, Default)]
 pub struct EntryQuery {
@@ -253,6 +266,8 @@ pub trait Ledger: Send + Sync {
     async fn settle(&self, settle: Settle) -> Result<Settlement, LedgerError>;
     async fn charge(&self, charge: FlatCharge) -> Result<Entry, LedgerError>;
     async fn balance(&self, account: Account) -> Result<Balance, LedgerError>;
+    /// The account's open holds, oldest first (at most `limit`).
+    async fn open_holds(&self, account: Account, limit: u32) -> Result<Vec<OpenHold>, LedgerError>;
     async fn entries(&self, query: EntryQuery) -> Result<Vec<Entry>, LedgerError>;
     /// Releases every open hold (after a crash, at start); returns how many.
     async fn release_open_holds(&self) -> Result<u64, LedgerError>;

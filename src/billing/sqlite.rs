@@ -426,6 +426,34 @@ impl Ledger for SqliteLedger {
         .await
     }
 
+    async fn open_holds(
+        &self,
+        account: Account,
+        limit: u32,
+    ) -> Result<Vec<super::OpenHold>, LedgerError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, amount, key_id, request_id, model, created_at FROM holds \
+                 WHERE status = 'open' AND wallet = ?1 AND mode = ?2 ORDER BY id LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![account.wallet, account.mode.as_str(), i64::from(limit)],
+                |r| {
+                    Ok(super::OpenHold {
+                        hold_id: hold_id(r.get(0)?),
+                        amount: r.get(1)?,
+                        key_id: r.get(2)?,
+                        request_id: r.get(3)?,
+                        model: r.get(4)?,
+                        created_at_ms: r.get(5)?,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     async fn entries(&self, query: EntryQuery) -> Result<Vec<Entry>, LedgerError> {
         self.read(move |conn| {
             let sql = format!(

@@ -13,8 +13,17 @@
 //! 5. handler — scope check, then the pipeline (limits → hold → redaction →
 //!    upstream → settle) in `handlers::chat`.
 //!
-//! Every route needs an API key except this allowlist: `GET /health`.
+//! `cors` sits between 1 and 2 and answers preflight requests itself.
+//!
+//! `/v1/*` needs an API key; `/api/v1/*` needs a wallet signature
+//! (`handlers::management::authorize`, called by each handler, which also
+//! rate-limits per IP and per wallet). The allowlist of routes that need
+//! neither: `GET /health`, `GET /api/v1/billing/credit-packs`,
+//! `GET /api/v1/billing/{success,cancel}`, and `POST /api/v1/billing/webhook`
+//! (which verifies `Stripe-Signature` instead).
 
+mod cors;
+mod envelope;
 mod extract;
 pub mod handlers;
 mod layers;
@@ -25,7 +34,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 
 use crate::auth::KeySpec;
@@ -51,17 +60,30 @@ pub fn app(state: AppState) -> Router {
             layers::rate_limit_headers,
         ))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), layers::require_api_key));
+    use handlers::{billing, keys};
+    let api = Router::new()
+        .route("/keys", get(keys::list_get).post(keys::list_or_create))
+        .route("/keys/{key_id}", delete(keys::revoke))
+        .route("/billing/credit-packs", get(billing::credit_packs))
+        .route("/billing/balance", get(billing::balance_get).post(billing::balance_post))
+        .route("/billing/ledger", get(billing::ledger_get).post(billing::ledger_post))
+        .route("/billing/checkout", post(billing::checkout))
+        .route("/billing/success", get(billing::success))
+        .route("/billing/cancel", get(billing::cancel))
+        .route("/billing/webhook", post(billing::webhook));
     Router::new()
         .route("/health", get(handlers::health::health))
         .nest("/v1", v1)
+        .nest("/api/v1", api)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(axum::middleware::from_fn(layers::request_id))
         .with_state(state)
 }
 
 async fn not_found(uri: Uri) -> ApiError {
-    ApiError::NotFound(uri.path().chars().take(200).collect())
+    ApiError::NotFound(format!("Route {}", uri.path().chars().take(200).collect::<String>()))
 }
 
 /// Creates the bootstrap test key, with `billing.bootstrap_test_usd` of
@@ -125,7 +147,8 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
     let grace = Duration::from_secs_f64(state.config.server.shutdown_grace_secs);
     let tasks = state.tasks.clone();
     let keys = state.keys.clone();
-    let server = axum::serve(listener, app(state))
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app)
         .with_graceful_shutdown({
             let shutdown = shutdown.clone();
             async move { shutdown.cancelled().await }

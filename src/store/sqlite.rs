@@ -11,11 +11,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use crate::auth::keys::{ApiKeyRecord, KeyMode, KeyStore, NewKey, Scope};
+use crate::auth::wallet::NonceStore;
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_keys.sql"),
     include_str!("../../migrations/sqlite/0002_ledger.sql"),
+    include_str!("../../migrations/sqlite/0003_wallet_nonces.sql"),
 ];
 
 pub struct SqliteStore {
@@ -222,6 +224,24 @@ impl KeyStore for SqliteStore {
     }
 }
 
+impl NonceStore for SqliteStore {
+    fn use_nonce(
+        &self,
+        wallet: &str,
+        nonce: &str,
+        expires_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        conn.prepare_cached("DELETE FROM wallet_nonces WHERE expires_at < ?1")?
+            .execute([now_ms])?;
+        let inserted = conn
+            .prepare_cached("INSERT OR IGNORE INTO wallet_nonces (wallet, nonce, expires_at) VALUES (?1, ?2, ?3)")?
+            .execute(params![wallet, nonce, expires_at_ms])?;
+        Ok(inserted == 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +283,16 @@ mod tests {
         store.insert_key(&NewKey { record: record("key_1", "0xabc"), hash: [1; 32] }).unwrap();
         store.touch_keys(&[("key_1".into(), 50), ("key_1".into(), 40)]).unwrap();
         assert_eq!(store.find_key("key_1").unwrap().unwrap().last_used_at_ms, Some(50));
+    }
+
+    #[test]
+    fn nonces_are_single_use_until_they_expire() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        assert!(store.use_nonce("0xa", "n1", 1_000, 0).unwrap());
+        assert!(!store.use_nonce("0xa", "n1", 1_000, 10).unwrap());
+        assert!(store.use_nonce("0xb", "n1", 1_000, 10).unwrap());
+        // Once expired it is forgotten (its message can no longer be accepted anyway).
+        assert!(store.use_nonce("0xa", "n1", 5_000, 2_000).unwrap());
     }
 
     #[test]

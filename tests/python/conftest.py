@@ -25,6 +25,11 @@ class Veil:
         self.process = process
         self.workdir = workdir
         self.config = str(pathlib.Path(workdir) / "veil.toml")
+        self.root = base_url.removesuffix("/v1")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
 
     def cli(self, *args: str) -> str:
         """Runs a `veil` subcommand on this server's config; returns stdout."""
@@ -41,13 +46,16 @@ class Veil:
         return self.cli("keys", "create", "--wallet", wallet, "--test", *extra).splitlines()[-1]
 
 
-def start_veil(extra_config: str = "") -> Veil:
-    workdir = tempfile.mkdtemp(prefix="veil-py-")
+def start_veil(extra_config: str = "", env_extra: dict | None = None, workdir: str | None = None) -> Veil:
+    """Starts `veil serve` in `workdir` (a new temp dir unless given: pass the
+    same one to restart on the same database)."""
+    workdir = workdir or tempfile.mkdtemp(prefix="veil-py-")
     config = pathlib.Path(workdir) / "veil.toml"
     config.write_text(
         f'listen = "127.0.0.1:0"\ndatabase_url = "sqlite://{workdir}/veil.db"\n{extra_config}'
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("VEIL_")}
+    env.update(env_extra or {})
     process = subprocess.Popen(
         [veil_bin(), "--config", str(config), "serve"],
         stdout=subprocess.PIPE,
@@ -65,7 +73,7 @@ def start_veil(extra_config: str = "") -> Veil:
             key = line
         if line.startswith("Veil listening on "):
             base = line.removeprefix("Veil listening on ")
-            assert key, "no bootstrap key was printed"
+            # `key` is None on a restart: the store already has keys.
             return Veil(base + "/v1", key, process, workdir)
     process.kill()
     raise RuntimeError("veil did not start")
@@ -74,6 +82,7 @@ def start_veil(extra_config: str = "") -> Veil:
 @pytest.fixture(scope="session")
 def veil():
     server = start_veil()
+    assert server.key, "a fresh store must print a bootstrap key"
     yield server
     server.process.terminate()
     server.process.wait(timeout=30)

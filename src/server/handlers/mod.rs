@@ -1,5 +1,8 @@
 //! Route handlers, one file per group of routes.
 
+pub mod billing;
 pub mod chat;
 pub mod health;
+pub mod keys;
+mod management;
 pub mod models;
