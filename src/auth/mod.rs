@@ -56,6 +56,22 @@ pub struct KeySpec {
     pub scopes: Vec<Scope>,
 }
 
+impl KeySpec {
+    /// A key on the `free` plan, with every scope and no per-key overrides.
+    pub fn new(wallet: impl Into<String>, name: impl Into<String>, mode: KeyMode) -> Self {
+        Self {
+            wallet: wallet.into(),
+            name: name.into(),
+            mode,
+            plan: "free".into(),
+            rpm: None,
+            tpm: None,
+            daily_requests: None,
+            scopes: Scope::ALL.to_vec(),
+        }
+    }
+}
+
 impl KeyService {
     /// The pepper comes from `VEIL_KEY_PEPPER` when set, else from the store
     /// (generated once), so the CLI and the server hash alike.
@@ -214,16 +230,7 @@ mod tests {
     }
 
     fn spec() -> KeySpec {
-        KeySpec {
-            wallet: "0x0000000000000000000000000000000000000001".into(),
-            name: "ci".into(),
-            mode: KeyMode::Test,
-            plan: "free".into(),
-            rpm: None,
-            tpm: None,
-            daily_requests: None,
-            scopes: Scope::ALL.to_vec(),
-        }
+        KeySpec::new("0x0000000000000000000000000000000000000001", "ci", KeyMode::Test)
     }
 
     #[test]

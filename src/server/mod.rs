@@ -38,7 +38,7 @@ use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 
 use crate::auth::KeySpec;
-use crate::auth::keys::{KeyMode, Scope};
+use crate::auth::keys::KeyMode;
 use crate::billing::money::usd_f64_to_micro;
 use crate::billing::{Account, Credit, EntryKind};
 use crate::error::ApiError;
@@ -94,16 +94,7 @@ pub async fn bootstrap_key(state: &AppState) -> anyhow::Result<Option<String>> {
     if keys.store().count_keys()? > 0 {
         return Ok(None);
     }
-    let created = keys.create(KeySpec {
-        wallet: BOOTSTRAP_WALLET.into(),
-        name: "bootstrap".into(),
-        mode: KeyMode::Test,
-        plan: "free".into(),
-        rpm: None,
-        tpm: None,
-        daily_requests: None,
-        scopes: Scope::ALL.to_vec(),
-    })?;
+    let created = keys.create(KeySpec::new(BOOTSTRAP_WALLET, "bootstrap", KeyMode::Test))?;
     let amount = usd_f64_to_micro(state.config.billing.bootstrap_test_usd);
     if amount > 0 {
         let account = Account { wallet: BOOTSTRAP_WALLET.into(), mode: KeyMode::Test };

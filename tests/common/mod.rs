@@ -234,16 +234,7 @@ pub fn config_from(text: &str) -> Config {
 }
 
 pub fn spec(mode: KeyMode, scopes: &[Scope]) -> KeySpec {
-    KeySpec {
-        wallet: WALLET.into(),
-        name: "test".into(),
-        mode,
-        plan: "free".into(),
-        rpm: None,
-        tpm: None,
-        daily_requests: None,
-        scopes: scopes.to_vec(),
-    }
+    KeySpec { scopes: scopes.to_vec(), ..KeySpec::new(WALLET, "test", mode) }
 }
 
 /// Veil served in-process, with three keys ready.

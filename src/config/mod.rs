@@ -13,6 +13,12 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+mod billing;
+mod env;
+
+pub use billing::{BillingConfig, PackConfig, StripeConfig};
+use env::{apply_env, name_override};
+
 /// Environment variables starting with `VEIL_` that are not config overrides.
 pub const RESERVED_ENV: &[&str] = &["VEIL_CONFIG", "VEIL_LOG", "VEIL_KEY_PEPPER"];
 
@@ -59,110 +65,6 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub billing: BillingConfig,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BillingConfig {
-    /// Flat price of one `/v1/pii/preview` call, USD.
-    #[serde(default = "default_preview_usd")]
-    pub preview_usd: f64,
-    /// Test credits granted with the bootstrap key, USD.
-    #[serde(default = "default_bootstrap_usd")]
-    pub bootstrap_test_usd: f64,
-    /// Credit packs sold through Stripe Checkout.
-    #[serde(default = "default_packs")]
-    pub packs: Vec<PackConfig>,
-    #[serde(default)]
-    pub stripe: StripeConfig,
-}
-
-impl Default for BillingConfig {
-    fn default() -> Self {
-        Self {
-            preview_usd: default_preview_usd(),
-            bootstrap_test_usd: default_bootstrap_usd(),
-            packs: default_packs(),
-            stripe: StripeConfig::default(),
-        }
-    }
-}
-
-/// A purchasable credit pack.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PackConfig {
-    pub id: String,
-    pub name: String,
-    /// What the buyer pays, USD (whole cents).
-    pub price_usd: f64,
-    /// Credits added to the live balance, USD.
-    pub credits_usd: f64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StripeConfig {
-    /// Stripe's API root (tests point it at a local fake).
-    #[serde(default = "default_stripe_base")]
-    pub api_base: String,
-    /// Environment variable holding the secret API key.
-    #[serde(default = "default_stripe_key_env")]
-    pub secret_key_env: String,
-    /// Environment variable holding the webhook signing secret(s); several,
-    /// comma-separated, while a secret is rotated.
-    #[serde(default = "default_stripe_webhook_env")]
-    pub webhook_secret_env: String,
-    /// Largest accepted age of a webhook signature.
-    #[serde(default = "default_stripe_tolerance")]
-    pub tolerance_secs: i64,
-}
-
-impl Default for StripeConfig {
-    fn default() -> Self {
-        Self {
-            api_base: default_stripe_base(),
-            secret_key_env: default_stripe_key_env(),
-            webhook_secret_env: default_stripe_webhook_env(),
-            tolerance_secs: default_stripe_tolerance(),
-        }
-    }
-}
-
-fn default_stripe_base() -> String {
-    "https://api.stripe.com".into()
-}
-fn default_stripe_key_env() -> String {
-    "STRIPE_SECRET_KEY".into()
-}
-fn default_stripe_webhook_env() -> String {
-    "STRIPE_WEBHOOK_SECRET".into()
-}
-fn default_stripe_tolerance() -> i64 {
-    300
-}
-
-fn default_packs() -> Vec<PackConfig> {
-    [
-        ("starter", "Starter", 10.0, 10.0),
-        ("builder", "Builder", 50.0, 52.5),
-        ("scale", "Scale", 200.0, 220.0),
-    ]
-    .into_iter()
-    .map(|(id, name, price_usd, credits_usd)| PackConfig {
-        id: id.into(),
-        name: name.into(),
-        price_usd,
-        credits_usd,
-    })
-    .collect()
-}
-
-fn default_preview_usd() -> f64 {
-    0.05
-}
-fn default_bootstrap_usd() -> f64 {
-    10.0
 }
 
 /// A database URL whose password never reaches a log through `Debug`.
@@ -570,104 +472,6 @@ fn merge_plan_defaults(table: &mut toml::Table) {
                 entry.entry(field).or_insert(toml::Value::Integer(value));
             }
         }
-    }
-}
-
-/// Adds the environment variable to an error about a key it set.
-fn name_override(err: ConfigError, overrides: &[(String, String)]) -> ConfigError {
-    let ConfigError::Key { key, message } = err else { return err };
-    let culprit = overrides.iter().find(|(path, _)| {
-        let (parent, leaf) = path.rsplit_once('.').unwrap_or(("(root)", path));
-        *path == key || (parent == key && message.contains(&format!("`{leaf}`")))
-    });
-    match culprit {
-        Some((_, var)) => ConfigError::Key { key, message: format!("{message} (set by {var})") },
-        None => ConfigError::Key { key, message },
-    }
-}
-
-/// Applies `VEIL_A__B__C=value` overrides to `table`. Values are read as TOML
-/// scalars or arrays when they parse as such (`true`, `60`, `0.5`, `["a"]`),
-/// and as strings otherwise. Returns the dotted paths set, with their
-/// variables.
-fn apply_env(
-    table: &mut toml::Table,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<Vec<(String, String)>, ConfigError> {
-    let mut vars: Vec<(String, String)> = env
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("VEIL_") && !RESERVED_ENV.contains(&k.as_str()))
-        .collect();
-    vars.sort();
-    let mut applied = Vec::new();
-    for (var, raw) in vars {
-        let path: Vec<String> =
-            var["VEIL_".len()..].split("__").map(|part| part.to_ascii_lowercase()).collect();
-        if path.iter().any(String::is_empty) {
-            return Err(key_error(var, "malformed override name"));
-        }
-        set_path(table, &path, env_value(&raw)).map_err(|message| key_error(&var, message))?;
-        applied.push((dotted(&path), var));
-    }
-    Ok(applied)
-}
-
-/// `["providers", "0", "base_url"]` → `providers[0].base_url`, the form
-/// deserialization errors use.
-fn dotted(path: &[String]) -> String {
-    let mut out = String::new();
-    for part in path {
-        if part.bytes().all(|b| b.is_ascii_digit()) {
-            out.push_str(&format!("[{part}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(part);
-        }
-    }
-    out
-}
-
-fn env_value(raw: &str) -> toml::Value {
-    let parsed = format!("v = {raw}").parse::<toml::Table>().ok().and_then(|mut t| t.remove("v"));
-    match parsed {
-        Some(
-            value @ (toml::Value::Boolean(_)
-            | toml::Value::Integer(_)
-            | toml::Value::Float(_)
-            | toml::Value::Array(_)),
-        ) => value,
-        Some(toml::Value::String(s)) if raw.starts_with('"') => toml::Value::String(s),
-        _ => toml::Value::String(raw.to_owned()),
-    }
-}
-
-fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
-    let Some((head, rest)) = path.split_first() else {
-        return Err("empty key".into());
-    };
-    if rest.is_empty() {
-        table.insert(head.clone(), value);
-        return Ok(());
-    }
-    let entry = table.entry(head.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    match entry {
-        toml::Value::Table(inner) => set_path(inner, rest, value),
-        toml::Value::Array(items) => {
-            let index: usize = rest[0]
-                .parse()
-                .map_err(|_| format!("`{head}` is a list; use an index such as {head}__0"))?;
-            let item =
-                items.get_mut(index).ok_or_else(|| format!("`{head}` has no entry {index}"))?;
-            match (item, &rest[1..]) {
-                (toml::Value::Table(inner), tail) if !tail.is_empty() => {
-                    set_path(inner, tail, value)
-                }
-                _ => Err(format!("`{head}[{index}]` needs a field name")),
-            }
-        }
-        _ => Err(format!("`{head}` is not a section")),
     }
 }
 
