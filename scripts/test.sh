@@ -19,4 +19,4 @@ else
 fi
 step "Python tests (openai SDK)"
 # target/debug/veil was built for the Rust tests (they run it too).
-VEIL_BIN="$PWD/target/debug/veil" .venv/bin/python -m pytest -q tests/python
+TEST_VEIL_BIN="$PWD/target/debug/veil" .venv/bin/python -m pytest -q tests/python

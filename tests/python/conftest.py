@@ -1,5 +1,5 @@
 """Starts the built `veil` binary on its defaults (echo models, SQLite in a
-temp dir, bootstrap key) for the SDK tests. VEIL_BIN overrides the binary."""
+temp dir, bootstrap key) for the SDK tests. TEST_VEIL_BIN overrides the binary."""
 
 import os
 import pathlib
@@ -11,8 +11,16 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+def clean_env(extra: dict | None = None) -> dict:
+    """The environment without VEIL_* variables (every one is a config
+    override, and an unknown one stops Veil)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VEIL_")}
+    env.update(extra or {})
+    return env
+
+
 def veil_bin() -> str:
-    path = os.environ.get("VEIL_BIN") or str(ROOT / "target" / "debug" / "veil")
+    path = os.environ.get("TEST_VEIL_BIN") or str(ROOT / "target" / "debug" / "veil")
     if not os.path.exists(path):
         pytest.exit(f"veil binary not found at {path}; run `cargo build` first", returncode=2)
     return path
@@ -39,6 +47,7 @@ class Veil:
             text=True,
             timeout=60,
             check=True,
+            env=clean_env(),
         )
         return out.stdout
 
@@ -54,8 +63,7 @@ def start_veil(extra_config: str = "", env_extra: dict | None = None, workdir: s
     config.write_text(
         f'listen = "127.0.0.1:0"\ndatabase_url = "sqlite://{workdir}/veil.db"\n{extra_config}'
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VEIL_")}
-    env.update(env_extra or {})
+    env = clean_env(env_extra)
     process = subprocess.Popen(
         [veil_bin(), "--config", str(config), "serve"],
         stdout=subprocess.PIPE,
