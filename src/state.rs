@@ -13,7 +13,7 @@ use crate::billing::stripe::StripeClient;
 use crate::billing::{Ledger, SqliteLedger};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::limits::{LocalLimiter, RateLimiter};
+use crate::limits::{LocalLimiter, RateLimiter, RedisLimiter};
 use crate::redact::{PassThrough, RequestRedactor};
 use crate::store::SqliteStore;
 use crate::upstream::Catalog;
@@ -66,7 +66,6 @@ impl AppState {
             wallet_auth: Arc::new(WalletAuth::new(store.clone(), clock.clone())),
             stripe,
             webhook_secrets: Arc::new(webhook_secrets),
-            config: Arc::new(config),
             ledger: Arc::new(
                 SqliteLedger::new(store.clone(), clock.clone())
                     .context("cannot start the ledger")?,
@@ -74,13 +73,22 @@ impl AppState {
             store,
             keys,
             catalog,
-            limiter: Arc::new(LocalLimiter::new()),
+            limiter: build_limiter(&config)?,
             redactor: Arc::new(PassThrough),
             clock,
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            config: Arc::new(config),
         })
     }
+}
+
+/// In process, or on Redis (shared by replicas) when `redis_url` is set.
+fn build_limiter(config: &Config) -> anyhow::Result<Arc<dyn RateLimiter>> {
+    if config.redis_url.is_empty() {
+        return Ok(Arc::new(LocalLimiter::new()));
+    }
+    Ok(Arc::new(RedisLimiter::connect_lazy(&config.redis_url, config.limits.on_redis_failure)?))
 }
 
 /// Opens the configured store.

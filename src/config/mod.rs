@@ -65,6 +65,27 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub billing: BillingConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// With `redis_url` set, what happens while Redis cannot be reached:
+    /// `closed` refuses requests with 503, `open` admits them unlimited.
+    #[serde(default = "default_redis_failure")]
+    pub on_redis_failure: crate::limits::RedisFailure,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { on_redis_failure: default_redis_failure() }
+    }
+}
+
+fn default_redis_failure() -> crate::limits::RedisFailure {
+    crate::limits::RedisFailure::Closed
 }
 
 /// A database URL whose password never reaches a log through `Debug`.
@@ -334,6 +355,15 @@ impl Config {
         let url = &self.database_url.0;
         if !(url.starts_with("sqlite://") || url.starts_with("postgres://")) {
             return Err(key_error("database_url", "must start with sqlite:// or postgres://"));
+        }
+        if !(self.redis_url.is_empty()
+            || self.redis_url.starts_with("redis://")
+            || self.redis_url.starts_with("rediss://"))
+        {
+            return Err(key_error(
+                "redis_url",
+                "must be empty or start with redis:// or rediss://",
+            ));
         }
         if self.database_url.sqlite_path().is_some_and(str::is_empty) {
             return Err(key_error("database_url", "sqlite:// needs a file path"));

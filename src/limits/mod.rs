@@ -9,6 +9,7 @@
 //! parameter, so tests control it.
 
 mod local;
+mod redis;
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use axum::http::{HeaderMap, HeaderValue};
 
 pub use local::LocalLimiter;
+pub use redis::{RedisFailure, RedisLimiter};
 
 use crate::auth::keys::ApiKeyRecord;
 use crate::config::PlanConfig;
@@ -91,6 +93,34 @@ pub struct Rejection {
     pub status: LimitStatus,
 }
 
+/// Why a request was not admitted.
+#[derive(Debug, Clone)]
+pub enum LimitError {
+    /// A limit refuses it (429).
+    Rejected(Rejection),
+    /// The limiter's store cannot be reached and the policy is to fail
+    /// closed (503).
+    Unavailable(String),
+}
+
+impl LimitError {
+    pub fn into_api_error(self) -> ApiError {
+        match self {
+            Self::Rejected(rejection) => rejection.into_api_error(),
+            Self::Unavailable(detail) => {
+                tracing::error!(detail = %detail, "rate limiter unavailable; refusing requests");
+                ApiError::Unavailable
+            }
+        }
+    }
+}
+
+impl From<Rejection> for LimitError {
+    fn from(rejection: Rejection) -> Self {
+        Self::Rejected(rejection)
+    }
+}
+
 impl Rejection {
     pub fn into_api_error(self) -> ApiError {
         let wait = format_duration(self.retry_after_ms);
@@ -135,7 +165,7 @@ pub trait RateLimiter: Send + Sync {
         limits: &KeyLimits,
         tokens: u64,
         now_ms: i64,
-    ) -> Result<Admission, Rejection>;
+    ) -> Result<Admission, LimitError>;
     /// Replaces the reservation with the tokens really used.
     async fn settle(&self, limits: &KeyLimits, reserved: u64, actual: u64, now_ms: i64);
     /// The current state, without consuming anything.

@@ -184,13 +184,16 @@ pub const MOCK_MODELS: &[&str] = &[
 ];
 
 /// Config text for a Veil in front of `upstream_base`, with the echo
-/// provider too, and a closed port as a third provider.
+/// provider too, and a closed port as a third provider. `extra` goes after
+/// the root keys and before the tables, so it may start with root keys
+/// (`redis_url = ...`) and go on with tables of its own.
 pub fn config_toml(upstream_base: &str, db_path: &str, extra: &str) -> String {
     let mut text = format!(
         r#"
 database_url = "sqlite://{db_path}"
 bootstrap_key = false
 listen = "127.0.0.1:0"
+{extra}
 
 [auth]
 key_cache_ms = 0
@@ -225,7 +228,6 @@ provider = "closed"
             "\n[[models]]\nid = \"{m}\"\nprovider = \"mock\"\ninput_usd_per_mtok = 1.0\noutput_usd_per_mtok = 2.0\n"
         ));
     }
-    text.push_str(extra);
     text
 }
 

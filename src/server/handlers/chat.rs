@@ -22,7 +22,7 @@ use crate::auth::keys::Scope;
 use crate::billing::money::format_usd;
 use crate::billing::{Account, HoldReceipt, LedgerError, NewHold, Settle, Usage};
 use crate::error::ApiError;
-use crate::limits::{Admission, KeyLimits, Rejection};
+use crate::limits::{Admission, KeyLimits, LimitError};
 use crate::server::extract::{AuthedKey, JsonObject, RequestId};
 use crate::state::AppState;
 use crate::stream::{RelayOptions, StreamOutcome, relay};
@@ -279,7 +279,7 @@ pub async fn completions(
         .limiter
         .admit(&limits, prompt_tokens + output_cap, state.clock.now_ms())
         .await
-        .map_err(Rejection::into_api_error)?;
+        .map_err(LimitError::into_api_error)?;
     let new_hold = NewHold {
         account: Account { wallet: key.wallet.clone(), mode: key.mode },
         key_id: key.id.clone(),

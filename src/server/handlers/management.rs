@@ -39,7 +39,7 @@ async fn limit(state: &AppState, id: String, rpm: u32) -> Result<(), ApiError> {
         .admit(&limits, 0, state.clock.now_ms())
         .await
         .map(|_| ())
-        .map_err(crate::limits::Rejection::into_api_error)
+        .map_err(crate::limits::LimitError::into_api_error)
 }
 
 /// Unix milliseconds as RFC 3339 UTC.
