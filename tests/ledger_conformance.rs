@@ -1,14 +1,15 @@
 //! The ledger conformance suite: behaviour every `Ledger` implementation
-//! must have, written against the trait. `sqlite_*` run it on SQLite; other
-//! backends call the same functions.
+//! must have, written against the trait, run on SQLite and on PostgreSQL
+//! (a fresh database per test on the server of `TEST_POSTGRES_URL`; CI
+//! starts one).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
 use veil::auth::keys::KeyMode;
 use veil::billing::{
-    Account, Credit, EntryKind, EntryQuery, FlatCharge, Ledger, LedgerError, NewHold, Settle,
-    SqliteLedger, Usage,
+    Account, Credit, EntryKind, EntryQuery, FlatCharge, Ledger, LedgerError, NewHold, PgLedger,
+    Settle, SqliteLedger, Usage,
 };
 use veil::clock::SystemClock;
 use veil::store::SqliteStore;
@@ -274,54 +275,125 @@ pub async fn concurrent_holds_never_overspend(ledger: Arc<dyn Ledger>) {
     assert_consistent(ledger.as_ref(), &a).await;
 }
 
-fn sqlite() -> Arc<dyn Ledger> {
+async fn sqlite() -> Option<Arc<dyn Ledger>> {
     let store = Arc::new(SqliteStore::open_in_memory().unwrap());
-    Arc::new(SqliteLedger::new(store, Arc::new(SystemClock)).unwrap())
+    Some(Arc::new(SqliteLedger::new(store, Arc::new(SystemClock)).unwrap()))
 }
 
-#[tokio::test]
-async fn sqlite_credits_are_idempotent_per_reference() {
-    credits_are_idempotent_per_reference(sqlite().as_ref()).await;
+/// A fresh database on the server of `TEST_POSTGRES_URL` (required under CI).
+async fn postgres_url() -> Option<String> {
+    let Ok(admin) = std::env::var("TEST_POSTGRES_URL") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide TEST_POSTGRES_URL");
+        eprintln!("TEST_POSTGRES_URL is not set: the PostgreSQL ledger was NOT tested");
+        return None;
+    };
+    let (client, connection) =
+        tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let name = format!("veil_test_{}", veil::ids::base62(12).to_lowercase());
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    Some(format!("{base}/{name}"))
 }
 
-#[tokio::test]
-async fn sqlite_hold_settle_release_cycle() {
-    hold_settle_release_cycle(sqlite().as_ref()).await;
+async fn postgres() -> Option<Arc<dyn Ledger>> {
+    let url = postgres_url().await?;
+    Some(Arc::new(PgLedger::connect(&url, 8, Arc::new(SystemClock)).await.unwrap()))
 }
 
-#[tokio::test]
-async fn sqlite_holds_beyond_available_are_refused() {
-    holds_beyond_available_are_refused(sqlite().as_ref()).await;
+macro_rules! suite {
+    ($prefix:ident, $make:expr) => {
+        mod $prefix {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn credits_idempotent() {
+                let Some(l) = $make.await else { return };
+                credits_are_idempotent_per_reference(l.as_ref()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn hold_settle_release() {
+                let Some(l) = $make.await else { return };
+                hold_settle_release_cycle(l.as_ref()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn holds_beyond_available() {
+                let Some(l) = $make.await else { return };
+                holds_beyond_available_are_refused(l.as_ref()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn cost_capped() {
+                let Some(l) = $make.await else { return };
+                cost_above_the_hold_is_capped_at_what_can_be_paid(l.as_ref()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn flat() {
+                let Some(l) = $make.await else { return };
+                flat_charges(l.as_ref()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn live_and_test_apart() {
+                let Some(l) = $make.await else { return };
+                live_and_test_balances_are_apart(l.as_ref()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn crash_release() {
+                let Some(l) = $make.await else { return };
+                open_holds_are_released_after_a_crash(l.as_ref()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn filters_and_pages() {
+                let Some(l) = $make.await else { return };
+                entries_filter_and_paginate(l.as_ref()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn concurrency() {
+                let Some(l) = $make.await else { return };
+                concurrent_holds_never_overspend(l).await;
+            }
+        }
+    };
 }
 
-#[tokio::test]
-async fn sqlite_cost_above_the_hold_is_capped() {
-    cost_above_the_hold_is_capped_at_what_can_be_paid(sqlite().as_ref()).await;
-}
-
-#[tokio::test]
-async fn sqlite_flat_charges() {
-    flat_charges(sqlite().as_ref()).await;
-}
-
-#[tokio::test]
-async fn sqlite_live_and_test_balances_are_apart() {
-    live_and_test_balances_are_apart(sqlite().as_ref()).await;
-}
-
-#[tokio::test]
-async fn sqlite_open_holds_are_released_after_a_crash() {
-    open_holds_are_released_after_a_crash(sqlite().as_ref()).await;
-}
-
-#[tokio::test]
-async fn sqlite_entries_filter_and_paginate() {
-    entries_filter_and_paginate(sqlite().as_ref()).await;
-}
+suite!(sqlite_ledger, sqlite());
+suite!(postgres_ledger, postgres());
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sqlite_concurrent_holds_never_overspend() {
-    concurrent_holds_never_overspend(sqlite()).await;
+async fn postgres_refuses_a_negative_balance_and_edits() {
+    let Some(url) = postgres_url().await else { return };
+    PgLedger::connect(&url, 2, Arc::new(SystemClock)).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute("INSERT INTO accounts (wallet, mode, balance) VALUES ('0x0a', 'live', 5)")
+        .await
+        .unwrap();
+    assert!(
+        client
+            .batch_execute("UPDATE accounts SET balance = -1 WHERE wallet = '0x0a'")
+            .await
+            .is_err()
+    );
+    assert!(
+        client.batch_execute("UPDATE accounts SET held = 6 WHERE wallet = '0x0a'").await.is_err()
+    );
+    client
+        .batch_execute(
+            "INSERT INTO ledger_entries (wallet, mode, kind, amount, balance_after, available_after, created_at) \
+             VALUES ('0x0a', 'live', 'grant', 5, 5, 5, 0)",
+        )
+        .await
+        .unwrap();
+    assert!(client.batch_execute("UPDATE ledger_entries SET amount = 6").await.is_err());
+    assert!(client.batch_execute("DELETE FROM ledger_entries").await.is_err());
 }
 
 #[test]

@@ -9,11 +9,13 @@
 //! requests can overspend.
 
 pub mod money;
+mod postgres;
 mod sqlite;
 pub mod stripe;
 
 use async_trait::async_trait;
 
+pub use postgres::PgLedger;
 pub use sqlite::SqliteLedger;
 
 use crate::auth::keys::KeyMode;
