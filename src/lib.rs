@@ -7,20 +7,24 @@
 //! The folders follow the request pipeline of `shared/DESIGN.md` §1:
 //!
 //! - [`config`] — TOML file + `VEIL_*` overrides → validated [`config::Config`].
-//! - [`server`] — router, layer stack (documented there), handlers.
-//! - [`auth`] — API keys (hashed, cached, batched `last_used_at`).
-//! - [`limits`] — per-key RPM/TPM/daily limits.
-//! - [`billing`] — the prepaid credit ledger (holds, settlement, flat charges).
-//! - [`clock`] — time as a dependency, so tests control it.
-//! - [`redact`] — personal data out, originals back (the `RequestRedactor` seam).
+//! - [`server`] — router, layer stack (documented there), handlers for
+//!   `/v1/*` (API keys) and `/api/v1/*` (wallet signatures), CORS.
+//! - [`auth`] — API keys (hashed, cached, batched `last_used_at`) and
+//!   wallet signatures (EIP-191, nonces).
+//! - [`limits`] — per-key RPM/TPM/daily limits: in process or on Redis.
+//! - [`billing`] — the prepaid credit ledger (SQLite, PostgreSQL), money
+//!   helpers, Stripe.
+//! - [`redact`] — personal data out, originals back (a pass-through seam
+//!   until the redaction work lands).
 //! - [`upstream`] — providers (`echo`, OpenAI-compatible) and the model catalog.
 //! - [`stream`] — the SSE relay: usage tap, in-band errors, `[DONE]`.
 //! - [`sse`] — SSE parsing and encoding.
 //! - [`tokens`] — tiktoken counting.
-//! - [`store`] — SQLite connection and migrations.
+//! - [`store`] — the SQLite connection, migrations, group commit, checkpoints.
+//! - [`clock`] — time as a dependency, so tests control it.
 //! - [`error`] — `ApiError`, the one error type of request paths.
 //! - [`state`] — `AppState`, what every handler shares.
-//! - [`admin`] — the operations behind the `veil keys ...` commands.
+//! - [`admin`] — the operations behind `veil keys|credits|ledger`.
 
 pub mod admin;
 pub mod auth;
