@@ -257,6 +257,63 @@ impl LedgerError {
     }
 }
 
+// What both ledger implementations share: the checks of their inputs, the
+// shape of a new entry, the columns they read, and the hold id format.
+
+/// Refuses what no ledger may record: a credit of another kind, a zero
+/// credit, or a negative one other than an adjustment.
+fn check_credit(credit: &Credit) -> Result<(), LedgerError> {
+    if !matches!(
+        credit.kind,
+        EntryKind::Purchase | EntryKind::Grant | EntryKind::Refund | EntryKind::Adjustment
+    ) {
+        return Err(LedgerError::InvalidAmount(format!(
+            "{} is not a credit",
+            credit.kind.as_str()
+        )));
+    }
+    if credit.amount < 0 && credit.kind != EntryKind::Adjustment || credit.amount == 0 {
+        return Err(LedgerError::InvalidAmount("a credit must be positive".into()));
+    }
+    Ok(())
+}
+
+/// Refuses a negative hold or flat charge (`what` names it).
+fn check_not_negative(amount: i64, what: &str) -> Result<(), LedgerError> {
+    if amount < 0 {
+        return Err(LedgerError::InvalidAmount(format!("a {what} cannot be negative")));
+    }
+    Ok(())
+}
+
+/// An entry about to be written; its balances come from the account row.
+#[derive(Default)]
+struct NewEntry<'a> {
+    kind: Option<EntryKind>,
+    amount: i64,
+    key_id: Option<&'a str>,
+    request_id: Option<&'a str>,
+    hold_id: Option<&'a str>,
+    model: Option<&'a str>,
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    reference: Option<&'a str>,
+}
+
+const ENTRY_COLUMNS: &str = "id, wallet, mode, kind, amount, balance_after, available_after, key_id, \
+     request_id, hold_id, model, prompt_tokens, completion_tokens, reference, created_at";
+
+const HOLD_COLUMNS: &str = "id, wallet, mode, amount, key_id, request_id, model, status, charged";
+
+/// Hold ids are `hold_<row id>`.
+fn hold_id(row: i64) -> String {
+    format!("hold_{row}")
+}
+
+fn hold_row(hold_id: &str) -> Option<i64> {
+    hold_id.strip_prefix("hold_")?.parse().ok()
+}
+
 /// The prepaid credit ledger. Every method is one atomic transaction.
 #[async_trait]
 pub trait Ledger: Send + Sync {

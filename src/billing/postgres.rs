@@ -10,8 +10,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::{NoTls, Row, Transaction};
 
 use super::{
-    Account, Balance, Credit, Credited, Entry, EntryKind, EntryQuery, FlatCharge, HoldReceipt,
-    Ledger, LedgerError, NewHold, OpenHold, Settle, Settlement, Usage,
+    Account, Balance, Credit, Credited, ENTRY_COLUMNS, Entry, EntryKind, EntryQuery, FlatCharge,
+    HOLD_COLUMNS, HoldReceipt, Ledger, LedgerError, NewEntry, NewHold, OpenHold, Settle,
+    Settlement, Usage, hold_id, hold_row,
 };
 use crate::auth::keys::KeyMode;
 use crate::clock::Clock;
@@ -104,24 +105,6 @@ fn mode_of(s: &str) -> KeyMode {
 fn tokens(n: Option<u64>) -> Option<i64> {
     n.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
-
-/// Fields of a new entry; the balances are passed in, read under the
-/// account's row lock.
-#[derive(Default)]
-struct NewEntry<'a> {
-    kind: Option<EntryKind>,
-    amount: i64,
-    key_id: Option<&'a str>,
-    request_id: Option<&'a str>,
-    hold_id: Option<&'a str>,
-    model: Option<&'a str>,
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-    reference: Option<&'a str>,
-}
-
-const ENTRY_COLUMNS: &str = "id, wallet, mode, kind, amount, balance_after, available_after, key_id, \
-     request_id, hold_id, model, prompt_tokens, completion_tokens, reference, created_at";
 
 fn entry_from_row(row: &Row) -> Entry {
     let mode: String = row.get(2);
@@ -230,8 +213,6 @@ fn hold_from_row(row: &Row) -> HoldRow {
     }
 }
 
-const HOLD_COLUMNS: &str = "id, wallet, mode, amount, key_id, request_id, model, status, charged";
-
 /// Releases the hold and charges what the account can pay of `cost`
 /// (`release` then `settle`, so no entry shows negative available credits).
 async fn close_hold(
@@ -243,7 +224,7 @@ async fn close_hold(
 ) -> Result<i64, LedgerError> {
     let (balance, held) = lock_account(tx, &hold.account).await?;
     let charge = cost.clamp(0, (balance - held + hold.amount).max(0));
-    let hold_id = format!("hold_{}", hold.id);
+    let hold_id = hold_id(hold.id);
     let base = NewEntry {
         key_id: hold.key_id.as_deref(),
         request_id: hold.request_id.as_deref(),
@@ -294,18 +275,7 @@ async fn close_hold(
 #[async_trait]
 impl Ledger for PgLedger {
     async fn credit(&self, credit: Credit) -> Result<Credited, LedgerError> {
-        if !matches!(
-            credit.kind,
-            EntryKind::Purchase | EntryKind::Grant | EntryKind::Refund | EntryKind::Adjustment
-        ) {
-            return Err(LedgerError::InvalidAmount(format!(
-                "{} is not a credit",
-                credit.kind.as_str()
-            )));
-        }
-        if credit.amount < 0 && credit.kind != EntryKind::Adjustment || credit.amount == 0 {
-            return Err(LedgerError::InvalidAmount("a credit must be positive".into()));
-        }
+        super::check_credit(&credit)?;
         self.tx(move |tx, now| {
             Box::pin(async move {
                 let (balance, held) = lock_account(tx, &credit.account).await?;
@@ -346,9 +316,7 @@ impl Ledger for PgLedger {
     }
 
     async fn hold(&self, hold: NewHold) -> Result<HoldReceipt, LedgerError> {
-        if hold.amount < 0 {
-            return Err(LedgerError::InvalidAmount("a hold cannot be negative".into()));
-        }
+        super::check_not_negative(hold.amount, "hold")?;
         self.tx(move |tx, now| {
             Box::pin(async move {
                 let (balance, held) = lock_account(tx, &hold.account).await?;
@@ -379,7 +347,7 @@ impl Ledger for PgLedger {
                     .await
                     .map_err(store_error)?
                     .get(0);
-                let hold_id = format!("hold_{id}");
+                let hold_id = hold_id(id);
                 let entry = NewEntry {
                     kind: Some(EntryKind::Hold),
                     amount: -hold.amount,
@@ -397,8 +365,7 @@ impl Ledger for PgLedger {
     }
 
     async fn settle(&self, settle: Settle) -> Result<Settlement, LedgerError> {
-        let Some(id) = settle.hold_id.strip_prefix("hold_").and_then(|n| n.parse::<i64>().ok())
-        else {
+        let Some(id) = hold_row(&settle.hold_id) else {
             return Err(LedgerError::UnknownHold(settle.hold_id));
         };
         self.tx(move |tx, now| {
@@ -426,9 +393,7 @@ impl Ledger for PgLedger {
     }
 
     async fn charge(&self, charge: FlatCharge) -> Result<Entry, LedgerError> {
-        if charge.amount < 0 {
-            return Err(LedgerError::InvalidAmount("a charge cannot be negative".into()));
-        }
+        super::check_not_negative(charge.amount, "charge")?;
         self.tx(move |tx, now| {
             Box::pin(async move {
                 let (balance, held) = lock_account(tx, &charge.account).await?;
@@ -485,7 +450,7 @@ impl Ledger for PgLedger {
         Ok(rows
             .iter()
             .map(|r| OpenHold {
-                hold_id: format!("hold_{}", r.get::<_, i64>(0)),
+                hold_id: hold_id(r.get(0)),
                 amount: r.get(1),
                 key_id: r.get(2),
                 request_id: r.get(3),

@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    Account, Balance, Credit, Credited, Entry, EntryKind, EntryQuery, FlatCharge, HoldReceipt,
-    Ledger, LedgerError, NewHold, Settle, Settlement,
+    Account, Balance, Credit, Credited, ENTRY_COLUMNS, Entry, EntryKind, EntryQuery, FlatCharge,
+    HOLD_COLUMNS, HoldReceipt, Ledger, LedgerError, NewEntry, NewHold, Settle, Settlement, hold_id,
+    hold_row,
 };
 use crate::auth::keys::KeyMode;
 use crate::clock::Clock;
@@ -21,29 +22,6 @@ pub struct SqliteLedger {
     store: Arc<SqliteStore>,
     writer: GroupWriter,
     clock: Arc<dyn Clock>,
-}
-
-/// An entry about to be written; the balances come from the account row.
-#[derive(Default)]
-struct NewEntry<'a> {
-    kind: Option<EntryKind>,
-    amount: i64,
-    key_id: Option<&'a str>,
-    request_id: Option<&'a str>,
-    hold_id: Option<&'a str>,
-    model: Option<&'a str>,
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-    reference: Option<&'a str>,
-}
-
-/// Hold ids are `hold_<row id>`.
-fn hold_id(row: i64) -> String {
-    format!("hold_{row}")
-}
-
-fn hold_row(hold_id: &str) -> Option<i64> {
-    hold_id.strip_prefix("hold_")?.parse().ok()
 }
 
 impl SqliteLedger {
@@ -138,9 +116,6 @@ fn insert_entry(
         created_at_ms: now,
     })
 }
-
-const ENTRY_COLUMNS: &str = "id, wallet, mode, kind, amount, balance_after, available_after, key_id, \
-     request_id, hold_id, model, prompt_tokens, completion_tokens, reference, created_at";
 
 fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     let mode: String = row.get(2)?;
@@ -251,23 +226,10 @@ fn hold_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(OpenHold, String,
     ))
 }
 
-const HOLD_COLUMNS: &str = "id, wallet, mode, amount, key_id, request_id, model, status, charged";
-
 #[async_trait]
 impl Ledger for SqliteLedger {
     async fn credit(&self, credit: Credit) -> Result<Credited, LedgerError> {
-        if !matches!(
-            credit.kind,
-            EntryKind::Purchase | EntryKind::Grant | EntryKind::Refund | EntryKind::Adjustment
-        ) {
-            return Err(LedgerError::InvalidAmount(format!(
-                "{} is not a credit",
-                credit.kind.as_str()
-            )));
-        }
-        if credit.amount < 0 && credit.kind != EntryKind::Adjustment || credit.amount == 0 {
-            return Err(LedgerError::InvalidAmount("a credit must be positive".into()));
-        }
+        super::check_credit(&credit)?;
         self.write(move |tx, now| {
             if let Some(reference) = &credit.reference {
                 let existing = tx
@@ -303,9 +265,7 @@ impl Ledger for SqliteLedger {
     }
 
     async fn hold(&self, hold: NewHold) -> Result<HoldReceipt, LedgerError> {
-        if hold.amount < 0 {
-            return Err(LedgerError::InvalidAmount("a hold cannot be negative".into()));
-        }
+        super::check_not_negative(hold.amount, "hold")?;
         self.write(move |tx, now| {
             let changed = tx
                 .prepare_cached(
@@ -376,9 +336,7 @@ impl Ledger for SqliteLedger {
     }
 
     async fn charge(&self, charge: FlatCharge) -> Result<Entry, LedgerError> {
-        if charge.amount < 0 {
-            return Err(LedgerError::InvalidAmount("a charge cannot be negative".into()));
-        }
+        super::check_not_negative(charge.amount, "charge")?;
         self.write(move |tx, now| {
             ensure_account(tx, &charge.account)?;
             let changed = tx
