@@ -58,6 +58,7 @@ async fn round_trip(ledger: Arc<dyn Ledger>, account: Account) {
         request_id: "req_bench".into(),
         model: "m".into(),
         amount: 1_000,
+        reference: None,
     };
     let receipt = ledger.hold(hold).await.unwrap_or_else(|e| panic!("{e}"));
     let usage = Usage { prompt_tokens: 100, completion_tokens: 50 };

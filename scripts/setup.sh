@@ -23,4 +23,34 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/pip install --disable-pip-version-check -q -r tests/python/requirements.txt
     echo "$want" > "$stamp"
 fi
+# ONNX Runtime for the NER model: the shared library inside the pinned
+# PyPI wheel (no model hub or CDN is reachable), checked against its sha256.
+ort_version=1.32.0
+ort_lib=.cache/models/libonnxruntime.so.$ort_version
+ort_sha256=$(cat models/onnxruntime.sha256)
+if [ "$(sha256sum "$ort_lib" 2>/dev/null | cut -d' ' -f1)" != "$ort_sha256" ]; then
+    step "fetching ONNX Runtime $ort_version (from the onnxruntime wheel)"
+    mkdir -p .cache/models
+    tmp=$(mktemp -d)
+    .venv/bin/pip download --disable-pip-version-check -q --no-deps --only-binary=:all: \
+        "onnxruntime==$ort_version" -d "$tmp"
+    .venv/bin/python - "$tmp" "$ort_lib" "$ort_version" <<'PY'
+import glob, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/onnxruntime-*.whl")[0]
+with zipfile.ZipFile(wheel) as z:
+    with open(sys.argv[2], "wb") as out:
+        out.write(z.read("onnxruntime/capi/libonnxruntime.so." + sys.argv[3]))
+PY
+    rm -rf "$tmp"
+    got=$(sha256sum "$ort_lib" | cut -d' ' -f1)
+    if [ "$got" != "$ort_sha256" ]; then
+        echo "error: $ort_lib has sha256 $got, expected $ort_sha256" >&2
+        rm -f "$ort_lib"
+        exit 1
+    fi
+fi
+(cd models/ner && sha256sum --quiet -c SHA256SUMS) || {
+    echo "error: models/ner does not match models/ner/SHA256SUMS" >&2
+    exit 1
+}
 step "setup done"

@@ -233,3 +233,58 @@ pub async fn ledger_list(
     }
     Ok(())
 }
+
+/// `veil redact FILE`: the text pipeline on a local file.
+pub fn redact_file(
+    config: &Config,
+    file: &str,
+    output: Option<&str>,
+    entities: &[String],
+) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+
+    let mut bytes = Vec::new();
+    if file == "-" {
+        std::io::stdin().read_to_end(&mut bytes).context("cannot read stdin")?;
+    } else {
+        bytes = std::fs::read(file).with_context(|| format!("cannot read {file}"))?;
+    }
+    let kind = crate::redact::sniff(&bytes);
+    if kind != "text" {
+        bail!("{file} looks like {kind}; this build redacts text files only");
+    }
+    let text = String::from_utf8(bytes).with_context(|| format!("{file} is not UTF-8 text"))?;
+    let mut redaction = config.redaction.clone();
+    if !entities.is_empty() {
+        redaction.entities = entities.to_vec();
+    }
+    // Only the `hash` operator needs the deployment's key (from the store).
+    let hash_key = if redaction.operator == crate::redact::pipeline::Operator::Hash {
+        let store = Arc::new(open_store(config)?);
+        KeyService::new(store, Duration::from_secs(1))?.hash_key()
+    } else {
+        Vec::new()
+    };
+    let defaults = crate::redact::default_text_config(&redaction)?;
+    let pipeline = crate::redact::build_pipeline(&redaction, hash_key)?;
+    let mut session = pipeline.session(defaults);
+    let (redacted, findings) = session.redact(&text).context("redaction failed")?;
+    match output {
+        Some(path) => {
+            std::fs::write(path, &redacted).with_context(|| format!("cannot write {path}"))?
+        }
+        None => std::io::stdout().write_all(redacted.as_bytes())?,
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for f in &findings {
+        *counts.entry(f.entity.name()).or_insert(0_usize) += 1;
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    eprintln!(
+        "redacted {} value(s){}{}",
+        findings.len(),
+        if summary.is_empty() { "" } else { ": " },
+        summary.join(" ")
+    );
+    Ok(())
+}

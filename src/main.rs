@@ -53,6 +53,18 @@ enum Command {
     },
     /// List the configured models.
     Models,
+    /// Redact a text file locally with the configured pipeline; the result
+    /// goes to stdout (or OUT), a count per entity type to stderr.
+    Redact {
+        /// The file to redact (`-` for stdin).
+        file: String,
+        /// Write the result here instead of stdout.
+        #[arg(short, long)]
+        output: Option<String>,
+        /// Only these entity types, comma-separated (default: all enabled).
+        #[arg(long, value_delimiter = ',')]
+        entities: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -161,6 +173,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models => {
             admin::models(&config);
             Ok(())
+        }
+        Command::Redact { file, output, entities } => {
+            admin::redact_file(&config, &file, output.as_deref(), &entities)
         }
         Command::Credits(CreditsCommand::Grant { wallet, usd, test, reference }) => {
             block_on(admin::credits_grant(&config, &wallet, &usd, test, reference))

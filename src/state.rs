@@ -14,6 +14,7 @@ use crate::billing::{Ledger, SqliteLedger};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::limits::{LocalLimiter, RateLimiter, RedisLimiter};
+use crate::redact::pipeline::Pipeline;
 use crate::redact::{PassThrough, RequestRedactor};
 use crate::store::SqliteStore;
 use crate::upstream::Catalog;
@@ -27,6 +28,10 @@ pub struct AppState {
     pub limiter: Arc<dyn RateLimiter>,
     pub ledger: Arc<dyn Ledger>,
     pub redactor: Arc<dyn RequestRedactor>,
+    /// The text pipeline (also used by `/v1/pii/preview`).
+    pub pipeline: Arc<Pipeline>,
+    /// Bounds redaction jobs on the blocking pool.
+    pub redact_slots: Arc<tokio::sync::Semaphore>,
     pub wallet_auth: Arc<WalletAuth>,
     pub stripe: Arc<StripeClient>,
     /// Webhook signing secrets (several during a rotation); empty: the
@@ -62,7 +67,20 @@ impl AppState {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect();
+        let pipeline = crate::redact::build_pipeline(&config.redaction, keys.hash_key())?;
+        let redactor: Arc<dyn RequestRedactor> = if config.redaction.enabled {
+            Arc::new(crate::redact::ChatRedactor {
+                pipeline: pipeline.clone(),
+                defaults: crate::redact::default_text_config(&config.redaction)?,
+            })
+        } else {
+            Arc::new(PassThrough)
+        };
         Ok(Self {
+            redact_slots: Arc::new(tokio::sync::Semaphore::new(
+                config.redaction.max_concurrent.max(1),
+            )),
+            pipeline,
             wallet_auth: Arc::new(WalletAuth::new(store.clone(), clock.clone())),
             stripe,
             webhook_secrets: Arc::new(webhook_secrets),
@@ -74,7 +92,7 @@ impl AppState {
             keys,
             catalog,
             limiter: build_limiter(&config)?,
-            redactor: Arc::new(PassThrough),
+            redactor,
             clock,
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),

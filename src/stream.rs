@@ -14,9 +14,12 @@ use std::convert::Infallible;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::billing::Usage;
+use crate::error::ApiError;
+use crate::redact::Redaction;
+use crate::redact::restore::{Field, StreamRestorer, StreamRewriter, StreamScanner};
 use crate::sse;
 use crate::upstream::{EventStream, UpstreamError};
 
@@ -41,6 +44,28 @@ pub struct StreamOutcome {
 pub struct RelayOptions {
     /// The client asked for `stream_options.include_usage`.
     pub client_wants_usage: bool,
+    /// What happens to the text deltas on the way.
+    pub rewrite: Rewrite,
+}
+
+/// Rewriting of the answer's text deltas.
+pub enum Rewrite {
+    /// Relayed as they come.
+    None,
+    /// Placeholders restored (standard mode).
+    Restore(StreamRestorer),
+    /// Answer redacted (strict mode).
+    Scan(Box<Redaction>),
+}
+
+impl Rewrite {
+    fn into_rewriter(self) -> Option<Box<dyn StreamRewriter>> {
+        match self {
+            Rewrite::None => None,
+            Rewrite::Restore(r) => Some(Box::new(r)),
+            Rewrite::Scan(r) => Some(Box::new(StreamScanner::new(r))),
+        }
+    }
 }
 
 type FinishFn = Box<dyn FnOnce(StreamOutcome) + Send>;
@@ -61,6 +86,8 @@ impl Drop for FinishGuard {
 
 enum Phase {
     Streaming,
+    /// Release text the rewriter still holds, then `[DONE]`.
+    Flush,
     SendDone,
     Ended,
 }
@@ -68,7 +95,10 @@ enum Phase {
 struct Relay {
     first: Option<Bytes>,
     upstream: EventStream,
-    options: RelayOptions,
+    client_wants_usage: bool,
+    rewriter: Option<Box<dyn StreamRewriter>>,
+    /// `id`, `created`, `model` of the last chunk, for chunks Veil adds.
+    last_meta: Map<String, Value>,
     guard: FinishGuard,
     phase: Phase,
 }
@@ -83,7 +113,9 @@ pub fn relay(
     let state = Relay {
         first: Some(first),
         upstream,
-        options,
+        client_wants_usage: options.client_wants_usage,
+        rewriter: options.rewrite.into_rewriter(),
+        last_meta: Map::new(),
         guard: FinishGuard {
             outcome: StreamOutcome::default(),
             on_finish: Some(Box::new(on_finish)),
@@ -98,6 +130,14 @@ pub fn relay(
                     st.phase = Phase::Ended;
                     return Some((Ok(Bytes::from_static(sse::DONE)), st));
                 }
+                Phase::Flush => {
+                    st.phase = Phase::SendDone;
+                    match st.flush() {
+                        Ok(Some(out)) => return Some((Ok(out), st)),
+                        Ok(None) => continue,
+                        Err(err) => return Some((Ok(in_band(&err)), st)),
+                    }
+                }
                 Phase::Streaming => {}
             }
             let next = match st.first.take() {
@@ -105,16 +145,23 @@ pub fn relay(
                 None => st.upstream.next().await,
             };
             match next {
-                Some(Ok(payload)) => {
-                    if let Some(out) = process(&payload, &st.options, &mut st.guard.outcome) {
+                Some(Ok(payload)) => match st.process(&payload) {
+                    Ok(Some(out)) => {
                         st.guard.outcome.chunks += 1;
                         return Some((Ok(out), st));
                     }
-                }
+                    Ok(None) => {}
+                    Err(err) => {
+                        // Strict mode could not scan the answer: stop here.
+                        st.guard.outcome.interrupted = true;
+                        st.phase = Phase::SendDone;
+                        return Some((Ok(in_band(&err)), st));
+                    }
+                },
                 Some(Err(UpstreamError::Truncated)) if st.guard.outcome.finish_seen => {
                     // Ended without `[DONE]` but after the final chunk: complete.
                     st.guard.outcome.completed = true;
-                    st.phase = Phase::SendDone;
+                    st.phase = Phase::Flush;
                 }
                 Some(Err(err)) => {
                     tracing::warn!(error = %err, "upstream stream broke after the first byte");
@@ -124,11 +171,120 @@ pub fn relay(
                 }
                 None => {
                     st.guard.outcome.completed = true;
-                    st.phase = Phase::SendDone;
+                    st.phase = Phase::Flush;
                 }
             }
         }
     })
+}
+
+fn in_band(err: &ApiError) -> Bytes {
+    sse::encode_data(err.openai_body().to_string().as_bytes())
+}
+
+impl Relay {
+    /// One upstream payload → the bytes to send, or `None` to drop it.
+    fn process(&mut self, payload: &Bytes) -> Result<Option<Bytes>, ApiError> {
+        let Ok(Value::Object(mut chunk)) = serde_json::from_slice::<Value>(payload) else {
+            return Ok(Some(sse::encode_data(payload)));
+        };
+        tap(&chunk, &mut self.guard.outcome);
+        let mut modified = false;
+        if !self.client_wants_usage && chunk.contains_key("usage") {
+            let usage_only =
+                chunk.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty);
+            if usage_only {
+                return Ok(None);
+            }
+            chunk.remove("usage");
+            modified = true;
+        }
+        if let Some(rewriter) = self.rewriter.as_mut() {
+            for key in ["id", "object", "created", "model", "system_fingerprint"] {
+                if let Some(v) = chunk.get(key) {
+                    self.last_meta.insert(key.into(), v.clone());
+                }
+            }
+            rewrite_chunk(&mut chunk, rewriter.as_mut())?;
+            modified = true;
+        }
+        if !modified {
+            return Ok(Some(sse::encode_data(payload)));
+        }
+        Ok(Some(sse::encode_data(&serde_json::to_vec(&chunk).unwrap_or_default())))
+    }
+
+    /// A last chunk with whatever the rewriter still holds.
+    fn flush(&mut self) -> Result<Option<Bytes>, ApiError> {
+        let Some(rewriter) = self.rewriter.as_mut() else { return Ok(None) };
+        let mut choices = Vec::new();
+        for index in rewriter.pending_choices() {
+            let mut delta = Map::new();
+            add_released(&mut delta, rewriter.flush_choice(index)?);
+            choices.push(json!({"index": index, "delta": delta, "finish_reason": null}));
+        }
+        if choices.is_empty() {
+            return Ok(None);
+        }
+        let mut chunk = self.last_meta.clone();
+        chunk.insert("object".into(), json!("chat.completion.chunk"));
+        chunk.insert("choices".into(), Value::Array(choices));
+        Ok(Some(sse::encode_data(&serde_json::to_vec(&chunk).unwrap_or_default())))
+    }
+}
+
+/// Rewrites the text deltas of one chunk; a choice that finishes gets
+/// everything still held for it.
+fn rewrite_chunk(
+    chunk: &mut Map<String, Value>,
+    rewriter: &mut dyn StreamRewriter,
+) -> Result<(), ApiError> {
+    let Some(Value::Array(choices)) = chunk.get_mut("choices") else { return Ok(()) };
+    for choice in choices {
+        let Some(choice) = choice.as_object_mut() else { continue };
+        let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let finishing = choice.get("finish_reason").is_some_and(|f| !f.is_null());
+        let Some(Value::Object(delta)) = choice.get_mut("delta") else { continue };
+        if let Some(Value::String(content)) = delta.get_mut("content") {
+            *content = rewriter.push(index, Field::Content, content)?;
+        }
+        if let Some(Value::Array(calls)) = delta.get_mut("tool_calls") {
+            for call in calls {
+                let call_index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+                if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
+                    *args = rewriter.push(index, Field::ToolArguments(call_index), args)?;
+                }
+            }
+        }
+        if finishing {
+            add_released(delta, rewriter.flush_choice(index)?);
+        }
+    }
+    Ok(())
+}
+
+/// Appends released text to a delta's content and tool-call arguments.
+fn add_released(delta: &mut Map<String, Value>, released: Vec<(Field, String)>) {
+    for (field, text) in released {
+        match field {
+            Field::Content => {
+                let mut content =
+                    delta.get("content").and_then(Value::as_str).unwrap_or("").to_owned();
+                content.push_str(&text);
+                delta.insert("content".into(), Value::String(content));
+            }
+            Field::ToolArguments(i) => {
+                let calls = delta.entry("tool_calls").or_insert_with(|| Value::Array(Vec::new()));
+                let Some(calls) = calls.as_array_mut() else { continue };
+                let existing =
+                    calls.iter_mut().find(|c| c.get("index").and_then(Value::as_u64) == Some(i));
+                match existing.and_then(|c| c.pointer_mut("/function/arguments")) {
+                    Some(Value::String(args)) => args.push_str(&text),
+                    _ => calls.push(json!({"index": i, "function": {"arguments": text}})),
+                }
+            }
+        }
+    }
 }
 
 /// The error event sent when the upstream breaks mid-stream.
@@ -137,27 +293,6 @@ pub fn in_band_error() -> Bytes {
         "message": "The upstream provider's stream was interrupted.",
         "type": "api_error", "param": null, "code": "upstream_error"}});
     sse::encode_data(body.to_string().as_bytes())
-}
-
-/// One upstream payload → the bytes to send, or `None` to drop it.
-fn process(payload: &Bytes, options: &RelayOptions, outcome: &mut StreamOutcome) -> Option<Bytes> {
-    let Ok(Value::Object(mut chunk)) = serde_json::from_slice::<Value>(payload) else {
-        return Some(sse::encode_data(payload));
-    };
-    tap(&chunk, outcome);
-    let mut modified = false;
-    if !options.client_wants_usage && chunk.contains_key("usage") {
-        let usage_only = chunk.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty);
-        if usage_only {
-            return None;
-        }
-        chunk.remove("usage");
-        modified = true;
-    }
-    if !modified {
-        return Some(sse::encode_data(payload));
-    }
-    Some(sse::encode_data(&serde_json::to_vec(&chunk).unwrap_or_default()))
 }
 
 fn tap(chunk: &serde_json::Map<String, Value>, outcome: &mut StreamOutcome) {
@@ -210,13 +345,17 @@ mod tests {
         let sink = seen.clone();
         let mut rest = upstream(items);
         let first = rest.next().await.unwrap().unwrap();
-        let body: Vec<Bytes> =
-            relay(first, rest, RelayOptions { client_wants_usage: wants_usage }, move |o| {
+        let body: Vec<Bytes> = relay(
+            first,
+            rest,
+            RelayOptions { client_wants_usage: wants_usage, rewrite: Rewrite::None },
+            move |o| {
                 *sink.lock().unwrap() = Some(o);
-            })
-            .map(|b| b.unwrap())
-            .collect()
-            .await;
+            },
+        )
+        .map(|b| b.unwrap())
+        .collect()
+        .await;
         let text = String::from_utf8(body.concat()).unwrap();
         let outcome = seen.lock().unwrap().take().unwrap();
         (text, outcome)
@@ -273,10 +412,14 @@ mod tests {
         let sink = seen.clone();
         let mut rest = upstream(vec![Ok(A), Ok(B), Ok(U)]);
         let first = rest.next().await.unwrap().unwrap();
-        let mut stream =
-            Box::pin(relay(first, rest, RelayOptions { client_wants_usage: true }, move |o| {
+        let mut stream = Box::pin(relay(
+            first,
+            rest,
+            RelayOptions { client_wants_usage: true, rewrite: Rewrite::None },
+            move |o| {
                 *sink.lock().unwrap() = Some(o);
-            }));
+            },
+        ));
         stream.next().await.unwrap().unwrap();
         drop(stream);
         let outcome = seen.lock().unwrap().take().unwrap();

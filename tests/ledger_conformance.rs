@@ -31,6 +31,7 @@ fn hold(account: &Account, request_id: &str, amount: i64) -> NewHold {
         request_id: request_id.into(),
         model: "m".into(),
         amount,
+        reference: None,
     }
 }
 

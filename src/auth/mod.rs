@@ -73,6 +73,12 @@ impl KeySpec {
 }
 
 impl KeyService {
+    /// A key for the redaction `hash` operator, derived from the pepper so
+    /// every replica hashes a value the same way.
+    pub fn hash_key(&self) -> Vec<u8> {
+        keys::hash_secret(&self.pepper, "veil:redaction-hash").to_vec()
+    }
+
     /// The pepper comes from `VEIL_KEY_PEPPER` when set, else from the store
     /// (generated once), so the CLI and the server hash alike.
     pub fn new(store: Arc<dyn KeyStore>, cache_ttl: Duration) -> Result<Self, StoreError> {

@@ -147,6 +147,9 @@ pub struct NewHold {
     pub request_id: String,
     pub model: String,
     pub amount: i64,
+    /// Noted on the hold entry (`pii_redaction:skipped` when the client
+    /// turned redaction off).
+    pub reference: Option<String>,
 }
 
 /// A placed hold.

@@ -355,6 +355,7 @@ impl Ledger for PgLedger {
                     request_id: Some(&hold.request_id),
                     hold_id: Some(&hold_id),
                     model: Some(&hold.model),
+                    reference: hold.reference.as_deref(),
                     ..NewEntry::default()
                 };
                 insert_entry(tx, &hold.account, (balance, held), &entry, now).await?;

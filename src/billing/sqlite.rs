@@ -306,6 +306,7 @@ impl Ledger for SqliteLedger {
                 request_id: Some(&hold.request_id),
                 hold_id: Some(&hold_id),
                 model: Some(&hold.model),
+                reference: hold.reference.as_deref(),
                 ..NewEntry::default()
             };
             insert_entry(tx, &hold.account, &entry, now)?;

@@ -29,7 +29,7 @@ pub fn luhn_valid(text: &str) -> bool {
 }
 
 /// IBAN length by country (ISO 13616 registry).
-fn iban_length(country: &str) -> Option<usize> {
+pub fn iban_length(country: &str) -> Option<usize> {
     const LENGTHS: &[(&str, usize)] = &[
         ("AD", 24),
         ("AE", 23),

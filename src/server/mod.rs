@@ -55,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         .route("/models", get(handlers::models::list))
         .route("/models/{id}", get(handlers::models::retrieve))
         .route("/chat/completions", post(handlers::chat::completions))
+        .route("/pii/preview", post(handlers::preview::preview))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             layers::rate_limit_headers,

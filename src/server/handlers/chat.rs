@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -23,9 +23,13 @@ use crate::billing::money::format_usd;
 use crate::billing::{Account, HoldReceipt, LedgerError, NewHold, Settle, Usage};
 use crate::error::ApiError;
 use crate::limits::{Admission, KeyLimits, LimitError};
+use crate::redact::Redaction;
+use crate::redact::pipeline::TextConfig;
+use crate::redact::request::{Options as RedactOptions, answer_texts, restore_answer};
+use crate::redact::restore::StreamRestorer;
 use crate::server::extract::{AuthedKey, JsonObject, RequestId};
 use crate::state::AppState;
-use crate::stream::{RelayOptions, StreamOutcome, relay};
+use crate::stream::{RelayOptions, Rewrite, StreamOutcome, relay};
 use crate::tokens;
 use crate::upstream::Model;
 
@@ -121,7 +125,7 @@ fn optional_bool(body: &Map<String, Value>, field: &str) -> Result<Option<bool>,
     }
 }
 
-fn validate_messages(messages: Option<&Value>) -> Result<(), ApiError> {
+pub fn validate_messages(messages: Option<&Value>) -> Result<(), ApiError> {
     let messages = match messages {
         Some(Value::Array(m)) if !m.is_empty() => m,
         Some(Value::Array(_)) => {
@@ -260,13 +264,14 @@ pub async fn completions(
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
     AuthedKey(key): AuthedKey,
-    JsonObject(mut body): JsonObject,
+    JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     if !key.allows(Scope::Chat) {
         return Err(ApiError::EndpointNotAllowed("/v1/chat/completions"));
     }
     let params = ChatParams::parse(&body)?;
+    let options = RedactOptions::parse(&body, &TextConfig::default())?;
     let model =
         state.catalog.get(&params.model).cloned().ok_or(ApiError::InvalidModel(params.model))?;
 
@@ -286,6 +291,7 @@ pub async fn completions(
         request_id: request_id.clone(),
         model: model.id.clone(),
         amount: model.price.cost_micro_usd(prompt_tokens, output_cap),
+        reference: options.skip.then(|| "pii_redaction:skipped".to_owned()),
     };
     let hold = match state.ledger.hold(new_hold).await {
         Ok(hold) => hold,
@@ -305,8 +311,8 @@ pub async fn completions(
         prompt_tokens,
     };
 
-    let _restorer = match state.redactor.redact(&mut body) {
-        Ok(restorer) => restorer,
+    let (mut body, redaction) = match redact_request(&state, body).await {
+        Ok(done) => done,
         Err(err) => {
             charge.release();
             return Err(err);
@@ -326,12 +332,50 @@ pub async fn completions(
     let proxy_time = started.elapsed();
 
     let mut response = if params.stream {
-        stream_completion(charge, body, params.include_usage).await?
+        stream_completion(charge, body, params.include_usage, redaction).await?
     } else {
-        complete(charge, body, started, proxy_time).await?
+        complete(charge, body, started, proxy_time, redaction).await?
     };
     response.extensions_mut().insert(status);
     Ok(response)
+}
+
+/// Runs the request redactor on the blocking pool, a bounded number at a
+/// time (NER is CPU work).
+async fn redact_request(
+    state: &AppState,
+    mut body: Map<String, Value>,
+) -> Result<(Map<String, Value>, Redaction), ApiError> {
+    let _slot =
+        state.redact_slots.clone().acquire_owned().await.map_err(|_| ApiError::Unavailable)?;
+    let redactor = state.redactor.clone();
+    tokio::task::spawn_blocking(move || redactor.redact(&mut body).map(|r| (body, r)))
+        .await
+        .map_err(|_| ApiError::internal("redaction task failed"))?
+}
+
+/// Puts originals back into a non-streamed answer (standard mode) or
+/// redacts it (strict mode). Untouched bytes are relayed as they came.
+fn rewrite_answer(answer: Bytes, redaction: &Redaction) -> Result<Bytes, ApiError> {
+    if redaction.restorer.is_empty() && redaction.strict.is_none() {
+        return Ok(answer);
+    }
+    let mut value: Value = serde_json::from_slice(&answer)
+        .map_err(|e| ApiError::Upstream(format!("answer is not JSON: {e}")))?;
+    if redaction.strict.is_some() {
+        let mut failed = None;
+        answer_texts(&mut value, &mut |text| {
+            if failed.is_none() {
+                failed = redaction.scan_answer(text).err();
+            }
+        });
+        if let Some(err) = failed {
+            return Err(err);
+        }
+    } else if !restore_answer(&mut value, &redaction.restorer) {
+        return Ok(answer);
+    }
+    serde_json::to_vec(&value).map(Bytes::from).map_err(ApiError::internal)
 }
 
 async fn complete(
@@ -339,6 +383,7 @@ async fn complete(
     body: Value,
     started: Instant,
     proxy_before: Duration,
+    redaction: Redaction,
 ) -> Result<Response, ApiError> {
     let upstream_started = Instant::now();
     let answer = match charge.model.provider.complete(&body).await {
@@ -360,6 +405,7 @@ async fn complete(
     let reported = view.usage.as_ref().and_then(UsageView::usage);
     let usage = charge.usage_of(reported, &view.generated_text());
     let cost = charge.settle(usage).await?;
+    let answer = rewrite_answer(answer, &redaction)?;
     let overhead = started.elapsed().saturating_sub(upstream_time).max(proxy_before);
     let mut response = ([(header::CONTENT_TYPE, "application/json")], answer).into_response();
     let headers = response.headers_mut();
@@ -375,6 +421,7 @@ async fn stream_completion(
     charge: Charge,
     body: Value,
     client_wants_usage: bool,
+    redaction: Redaction,
 ) -> Result<Response, ApiError> {
     let provider = charge.model.provider.clone();
     let mut upstream = match provider.stream(&body).await {
@@ -401,9 +448,15 @@ async fn stream_completion(
             return Err(ApiError::UpstreamTimeout);
         }
     };
-    let events = relay(first, upstream, RelayOptions { client_wants_usage }, move |outcome| {
-        charge.settle_stream(outcome)
-    });
+    let rewrite = if redaction.strict.is_some() {
+        Rewrite::Scan(Box::new(redaction))
+    } else if redaction.restorer.is_empty() {
+        Rewrite::None
+    } else {
+        Rewrite::Restore(StreamRestorer::new(redaction.restorer.clone()))
+    };
+    let options = RelayOptions { client_wants_usage, rewrite };
+    let events = relay(first, upstream, options, move |outcome| charge.settle_stream(outcome));
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")

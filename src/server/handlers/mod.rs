@@ -6,3 +6,4 @@ pub mod health;
 pub mod keys;
 mod management;
 pub mod models;
+pub mod preview;

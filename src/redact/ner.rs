@@ -1,0 +1,340 @@
+//! Named entities (PERSON, LOCATION, ORGANIZATION) with a token-classification
+//! model run by ONNX Runtime (`models/ner/`; how it was built is in its
+//! README).
+//!
+//! Texts are tokenized once, cut into windows of [`WINDOW`] tokens that
+//! overlap by [`OVERLAP`], and all windows of a request run as batches; a
+//! token's label comes from the window where it sits farthest from an edge.
+//! BIO labels become spans, widened to whole words; a span's score is the
+//! mean probability of its tokens. Sessions are pooled: ONNX Runtime runs
+//! one call per session at a time.
+
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::value::Tensor;
+use tokenizers::Tokenizer;
+
+use super::entity::{Entity, EntitySet, Finding, Source};
+use super::{RedactError, Redactor};
+
+/// Content tokens per window (plus `[CLS]` and `[SEP]`).
+const WINDOW: usize = 126;
+/// Tokens shared by neighbouring windows.
+const OVERLAP: usize = 32;
+/// Windows per model call.
+const BATCH: usize = 16;
+
+static RUNTIME: OnceLock<Result<Environment, String>> = OnceLock::new();
+
+/// Loads ONNX Runtime from `library` once per process.
+pub fn runtime(library: &Path) -> Result<&'static Environment, RedactError> {
+    RUNTIME
+        .get_or_init(|| {
+            let builder = ort::init_from(library).map_err(|e| {
+                format!(
+                    "cannot load ONNX Runtime from {}: {e} (run scripts/setup.sh)",
+                    library.display()
+                )
+            })?;
+            builder.with_name("veil").build().map_err(|e| format!("ONNX Runtime: {e}"))
+        })
+        .as_ref()
+        .map_err(|e| RedactError::Setup(e.clone()))
+}
+
+#[derive(Clone, Copy)]
+enum Tag {
+    Outside,
+    Begin(Entity),
+    Inside(Entity),
+}
+
+/// A loaded model.
+pub struct Ner {
+    sessions: Vec<Mutex<Session>>,
+    tokenizer: Tokenizer,
+    tags: Vec<Tag>,
+    cls: i64,
+    sep: i64,
+}
+
+impl Ner {
+    /// Loads `dir/model.int8.onnx`, `dir/tokenizer.json` and `dir/labels.json`;
+    /// `pool` sessions of `threads` threads each.
+    pub fn load(
+        runtime: &Environment,
+        dir: &Path,
+        pool: usize,
+        threads: usize,
+    ) -> Result<Self, RedactError> {
+        let setup =
+            |what: &str, e: &dyn std::fmt::Display| RedactError::Setup(format!("{what}: {e}"));
+        let model = dir.join("model.int8.onnx");
+        let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(|e| setup(&format!("tokenizer in {}", dir.display()), &e))?;
+        tokenizer.with_padding(None);
+        tokenizer.with_truncation(None).map_err(|e| setup("tokenizer", &e))?;
+        let labels: Vec<String> = std::fs::read(dir.join("labels.json"))
+            .map_err(|e| setup(&format!("labels in {}", dir.display()), &e))
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| setup("labels.json", &e)))?;
+        let tags = labels
+            .iter()
+            .map(|l| match l.split_once('-') {
+                None => Ok(Tag::Outside),
+                Some((bio, name)) => {
+                    let entity = Entity::parse(name).ok_or_else(|| setup("labels.json", &name))?;
+                    Ok(if bio == "B" { Tag::Begin(entity) } else { Tag::Inside(entity) })
+                }
+            })
+            .collect::<Result<Vec<_>, RedactError>>()?;
+        let id =
+            |t: &str| tokenizer.token_to_id(t).map(i64::from).ok_or_else(|| setup("tokenizer", &t));
+        let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
+        let mut sessions = Vec::new();
+        for _ in 0..pool.max(1) {
+            let session = Session::builder(runtime)
+                .map_err(|e| setup("session", &e))?
+                .with_intra_threads(threads.max(1))
+                .map_err(|e| setup("session", &e))?
+                .commit_from_file(&model)
+                .map_err(|e| setup(&format!("model {}", model.display()), &e))?;
+            sessions.push(Mutex::new(session));
+        }
+        Ok(Self { sessions, tokenizer, tags, cls, sep })
+    }
+
+    /// Runs the windows; returns per-window, per-token (tag index, prob).
+    fn infer(&self, windows: &[&[i64]]) -> Result<Vec<Vec<(usize, f32)>>, RedactError> {
+        let model_err = |e: &dyn std::fmt::Display| RedactError::Model(e.to_string());
+        let mut out = Vec::with_capacity(windows.len());
+        for batch in windows.chunks(BATCH) {
+            let width = batch.iter().map(|w| w.len()).max().unwrap_or(0) + 2;
+            let n = batch.len();
+            let mut ids = vec![0_i64; n * width];
+            let mut mask = vec![0_i64; n * width];
+            for (b, w) in batch.iter().enumerate() {
+                let row = &mut ids[b * width..(b + 1) * width];
+                row[0] = self.cls;
+                row[1..=w.len()].copy_from_slice(w);
+                row[w.len() + 1] = self.sep;
+                mask[b * width..b * width + w.len() + 2].fill(1);
+            }
+            let types = vec![0_i64; n * width];
+            let shape = [n, width];
+            let inputs = ort::inputs![
+                "input_ids" => Tensor::from_array((shape, ids)).map_err(|e| model_err(&e))?,
+                "attention_mask" => Tensor::from_array((shape, mask)).map_err(|e| model_err(&e))?,
+                "token_type_ids" => Tensor::from_array((shape, types)).map_err(|e| model_err(&e))?,
+            ];
+            let mut session = self.session()?;
+            let outputs = session.run(inputs).map_err(|e| model_err(&e))?;
+            let (dims, logits) =
+                outputs["logits"].try_extract_tensor::<f32>().map_err(|e| model_err(&e))?;
+            let classes = usize::try_from(dims[2]).unwrap_or(0);
+            if classes != self.tags.len() {
+                return Err(RedactError::Model(format!(
+                    "model has {classes} classes, labels.json {}",
+                    self.tags.len()
+                )));
+            }
+            for (b, w) in batch.iter().enumerate() {
+                let mut tokens = Vec::with_capacity(w.len());
+                for t in 0..w.len() {
+                    let at = (b * width + t + 1) * classes;
+                    tokens.push(softmax_argmax(&logits[at..at + classes]));
+                }
+                out.push(tokens);
+            }
+        }
+        Ok(out)
+    }
+
+    fn session(&self) -> Result<std::sync::MutexGuard<'_, Session>, RedactError> {
+        for s in &self.sessions {
+            if let Ok(guard) = s.try_lock() {
+                return Ok(guard);
+            }
+        }
+        self.sessions[0].lock().map_err(|_| RedactError::Model("a model session panicked".into()))
+    }
+}
+
+fn softmax_argmax(logits: &[f32]) -> (usize, f32) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+    let (best, value) = logits
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |acc, (i, &l)| if l > acc.1 { (i, l) } else { acc });
+    (best, (value - max).exp() / sum)
+}
+
+/// One text's tokens, windows (start, len) and its predictions.
+struct Prepared {
+    ids: Vec<i64>,
+    offsets: Vec<(usize, usize)>,
+    windows: Vec<(usize, usize)>,
+}
+
+fn windows_of(len: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < len {
+        let n = WINDOW.min(len - start);
+        out.push((start, n));
+        if start + n >= len {
+            break;
+        }
+        start += WINDOW - OVERLAP;
+    }
+    out
+}
+
+impl Redactor for Ner {
+    fn find(
+        &self,
+        text: &str,
+        wanted: EntitySet,
+        out: &mut Vec<Finding>,
+    ) -> Result<(), RedactError> {
+        let mut found = self.find_batch(&[text], wanted)?;
+        out.append(&mut found.pop().unwrap_or_default());
+        Ok(())
+    }
+
+    fn find_batch(
+        &self,
+        texts: &[&str],
+        wanted: EntitySet,
+    ) -> Result<Vec<Vec<Finding>>, RedactError> {
+        let mut prepared = Vec::with_capacity(texts.len());
+        for text in texts {
+            let encoding = self
+                .tokenizer
+                .encode(*text, false)
+                .map_err(|e| RedactError::Model(format!("tokenizer: {e}")))?;
+            let ids: Vec<i64> = encoding.get_ids().iter().map(|&i| i64::from(i)).collect();
+            let offsets = encoding.get_offsets().to_vec();
+            let windows = windows_of(ids.len());
+            prepared.push(Prepared { ids, offsets, windows });
+        }
+        let slices: Vec<&[i64]> = prepared
+            .iter()
+            .flat_map(|p| p.windows.iter().map(|&(s, n)| &p.ids[s..s + n]))
+            .collect();
+        let mut predictions = self.infer(&slices)?.into_iter();
+        let mut all = Vec::with_capacity(texts.len());
+        for (text, p) in texts.iter().zip(&prepared) {
+            let mut tokens = vec![(0_usize, 0_f32); p.ids.len()];
+            let last = p.windows.len().saturating_sub(1);
+            for (w, &(start, n)) in p.windows.iter().enumerate() {
+                let Some(pred) = predictions.next() else { break };
+                let lo = if w == 0 { 0 } else { OVERLAP / 2 };
+                let hi = if w == last { n } else { n - OVERLAP / 2 };
+                for t in lo..hi.min(pred.len()) {
+                    tokens[start + t] = pred[t];
+                }
+            }
+            all.push(self.spans(text, &p.offsets, &tokens, wanted));
+        }
+        Ok(all)
+    }
+}
+
+impl Ner {
+    fn spans(
+        &self,
+        text: &str,
+        offsets: &[(usize, usize)],
+        tokens: &[(usize, f32)],
+        wanted: EntitySet,
+    ) -> Vec<Finding> {
+        let mut out: Vec<Finding> = Vec::new();
+        let mut current: Option<(Entity, usize, usize, f32, u32)> = None;
+        let close = |c: Option<(Entity, usize, usize, f32, u32)>, out: &mut Vec<Finding>| {
+            if let Some((entity, start, end, sum, n)) = c {
+                let (start, end) = widen(text, start, end);
+                out.push(Finding::new(entity, start, end, sum / n as f32, Source::Ner));
+            }
+        };
+        for (i, (&(start, end), &(tag, prob))) in offsets.iter().zip(tokens).enumerate() {
+            let glued = i > 0
+                && offsets[i - 1].1 == start
+                && text.get(start..end).is_some_and(|s| s.chars().all(char::is_alphanumeric));
+            match self.tags.get(tag).copied().unwrap_or(Tag::Outside) {
+                Tag::Begin(e) if !(glued && current.is_some_and(|c| c.0 == e)) => {
+                    close(current.take(), &mut out);
+                    current = Some((e, start, end, prob, 1));
+                }
+                Tag::Begin(e) | Tag::Inside(e) if current.is_some_and(|c| c.0 == e) => {
+                    if let Some(c) = current.as_mut() {
+                        c.2 = end;
+                        c.3 += prob;
+                        c.4 += 1;
+                    }
+                }
+                Tag::Inside(e) => {
+                    close(current.take(), &mut out);
+                    current = Some((e, start, end, prob, 1));
+                }
+                _ => {
+                    // A word piece of a tagged word belongs to it.
+                    if glued && current.is_some() {
+                        if let Some(c) = current.as_mut() {
+                            c.2 = end;
+                        }
+                    } else {
+                        close(current.take(), &mut out);
+                    }
+                }
+            }
+        }
+        close(current, &mut out);
+        out.retain(|f| wanted.contains(f.entity) && f.end > f.start);
+        out
+    }
+}
+
+/// Widens a span to whole words and drops edge punctuation.
+fn widen(text: &str, mut start: usize, mut end: usize) -> (usize, usize) {
+    while let Some(c) = text[..start].chars().next_back().filter(|c| c.is_alphanumeric()) {
+        start -= c.len_utf8();
+    }
+    while let Some(c) = text[end..].chars().next().filter(|c| c.is_alphanumeric()) {
+        end += c.len_utf8();
+    }
+    while let Some(c) = text[start..end]
+        .chars()
+        .next_back()
+        .filter(|c| matches!(c, ',' | ';' | ':' | '"' | '\'' | ')'))
+    {
+        end -= c.len_utf8();
+    }
+    (start, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cover_long_inputs_with_overlap() {
+        assert_eq!(windows_of(0), vec![]);
+        assert_eq!(windows_of(10), vec![(0, 10)]);
+        let w = windows_of(300);
+        assert_eq!(w[0], (0, WINDOW));
+        assert_eq!(w[1].0, WINDOW - OVERLAP);
+        let (s, n) = *w.last().unwrap();
+        assert_eq!(s + n, 300);
+    }
+
+    #[test]
+    fn widening_takes_whole_words() {
+        let t = "Hello Johnson, bye";
+        assert_eq!(widen(t, 8, 10), (6, 13));
+        assert_eq!(widen(t, 6, 14), (6, 13));
+    }
+}

@@ -1,0 +1,439 @@
+//! Chat requests and answers: which strings are text to redact (DESIGN §5),
+//! Veil's extension fields, and restoration of a non-streamed answer.
+
+use serde_json::{Map, Value};
+
+use super::entity::{Entity, EntitySet};
+#[cfg(test)]
+use super::pipeline::Operator;
+use super::pipeline::TextConfig;
+use super::restore::Restorer;
+use crate::error::ApiError;
+
+/// `privacyMode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PrivacyMode {
+    /// Placeholders restored in the answer.
+    #[default]
+    Standard,
+    /// Irreversible: nothing restored, the answer is redacted too.
+    Strict,
+}
+
+/// Veil's per-request options, read from the extension fields.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub text: TextConfig,
+    pub mode: PrivacyMode,
+    pub skip: bool,
+}
+
+fn field<'a>(
+    body: &'a Map<String, Value>,
+    names: &[&'static str],
+) -> Option<(&'static str, &'a Value)> {
+    names.iter().find_map(|n| body.get(*n).filter(|v| !v.is_null()).map(|v| (*n, v)))
+}
+
+impl Options {
+    /// Reads `piiEntities`, `piiConfig`, `privacyMode` and the skip flags
+    /// (each under all its aliases) on top of the deployment's defaults.
+    pub fn parse(body: &Map<String, Value>, defaults: &TextConfig) -> Result<Self, ApiError> {
+        let mut text = defaults.clone();
+        if let Some((name, v)) = field(body, &["piiEntities", "pii_entities"]) {
+            let list = v.as_array().ok_or_else(|| {
+                ApiError::validation(name, format!("`{name}` must be an array of entity names."))
+            })?;
+            let mut set = EntitySet::empty();
+            for (i, item) in list.iter().enumerate() {
+                let entity = item.as_str().and_then(Entity::parse).ok_or_else(|| {
+                    ApiError::validation(
+                        format!("{name}[{i}]"),
+                        format!(
+                            "Unknown entity type; use one of {}.",
+                            Entity::ALL.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                })?;
+                set.insert(entity);
+            }
+            text.entities = set;
+        }
+        if let Some((name, v)) = field(body, &["piiConfig", "pii_config"]) {
+            let config = v.as_object().ok_or_else(|| {
+                ApiError::validation(name, format!("`{name}` must be an object."))
+            })?;
+            if let Some(t) = config.get("text").filter(|t| !t.is_null()) {
+                apply_text_config(&mut text, t, &format!("{name}.text"))?;
+            }
+        }
+        let mode = match field(body, &["privacyMode", "privacy_mode"]) {
+            None => PrivacyMode::Standard,
+            Some((_, Value::String(s))) if s == "standard" => PrivacyMode::Standard,
+            Some((_, Value::String(s))) if s == "strict" => PrivacyMode::Strict,
+            Some((name, _)) => {
+                return Err(ApiError::validation(
+                    name,
+                    format!("`{name}` must be \"standard\" or \"strict\"."),
+                ));
+            }
+        };
+        let skip = match field(
+            body,
+            &["skip_pii_redaction", "skipPiiRedaction", "no_pii_redaction", "noPiiRedaction"],
+        ) {
+            None => false,
+            Some((_, Value::Bool(b))) => *b,
+            Some((name, _)) => {
+                return Err(ApiError::validation(name, format!("`{name}` must be a boolean.")));
+            }
+        };
+        Ok(Self { text, mode, skip })
+    }
+}
+
+fn apply_text_config(text: &mut TextConfig, v: &Value, path: &str) -> Result<(), ApiError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::validation(path, format!("`{path}` must be an object.")))?;
+    for (key, value) in obj {
+        let param = format!("{path}.{key}");
+        match key.as_str() {
+            "threshold" => {
+                let t = value.as_f64().filter(|t| (0.0..=1.0).contains(t)).ok_or_else(|| {
+                    ApiError::validation(&param, format!("`{param}` must be a number from 0 to 1."))
+                })?;
+                text.threshold = t as f32;
+            }
+            "operator" => {
+                text.operator = serde_json::from_value(value.clone()).map_err(|_| {
+                    ApiError::validation(
+                        &param,
+                        format!("`{param}` must be one of placeholder, mask, hash, remove."),
+                    )
+                })?;
+            }
+            "allow" | "deny" => {
+                let list: Vec<String> = value
+                    .as_array()
+                    .and_then(|a| a.iter().map(|s| s.as_str().map(str::to_owned)).collect())
+                    .ok_or_else(|| {
+                        ApiError::validation(
+                            &param,
+                            format!("`{param}` must be an array of strings."),
+                        )
+                    })?;
+                if key == "allow" {
+                    text.allow = list;
+                } else {
+                    text.deny = list;
+                }
+            }
+            _ => {
+                return Err(ApiError::validation(
+                    &param,
+                    format!(
+                        "Unknown field `{param}`; expected threshold, operator, allow or deny."
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Calls `visit` on every text of a chat request, in the order placeholders
+/// are numbered: messages in order (content, then tool-call arguments),
+/// then tool definitions. Tool-call arguments are JSON: their string
+/// values are visited one by one and the arguments re-serialized.
+/// Content parts that are not text (images, files, audio) are refused
+/// here: Veil cannot redact them yet, and never forwards them unredacted.
+pub fn visit_texts(
+    body: &mut Map<String, Value>,
+    visit: &mut dyn FnMut(&str, &mut String) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    for key in ["urls", "pdfs"] {
+        if body.get(key).is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::validation(
+                key,
+                format!(
+                    "`{key}` is not supported by this server yet; the request was not forwarded."
+                ),
+            ));
+        }
+    }
+    if let Some(Value::Array(messages)) = body.get_mut("messages") {
+        for (i, message) in messages.iter_mut().enumerate() {
+            let Some(message) = message.as_object_mut() else { continue };
+            match message.get_mut("content") {
+                Some(Value::String(s)) => visit(&format!("messages[{i}].content"), s)?,
+                Some(Value::Array(parts)) => {
+                    for (j, part) in parts.iter_mut().enumerate() {
+                        visit_part(part, &format!("messages[{i}].content[{j}]"), visit)?;
+                    }
+                }
+                _ => {}
+            }
+            if let Some(Value::String(s)) = message.get_mut("refusal") {
+                visit(&format!("messages[{i}].refusal"), s)?;
+            }
+            if let Some(Value::Array(calls)) = message.get_mut("tool_calls") {
+                for (k, call) in calls.iter_mut().enumerate() {
+                    if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
+                        visit_json_text(
+                            &format!("messages[{i}].tool_calls[{k}].function.arguments"),
+                            args,
+                            visit,
+                        )?;
+                    }
+                }
+            }
+            if let Some(Value::String(args)) =
+                message.get_mut("function_call").and_then(|f| f.get_mut("arguments"))
+            {
+                visit_json_text(&format!("messages[{i}].function_call.arguments"), args, visit)?;
+            }
+        }
+    }
+    for key in ["tools", "functions"] {
+        if let Some(Value::Array(tools)) = body.get_mut(key) {
+            for (t, tool) in tools.iter_mut().enumerate() {
+                let (function, path) = if key == "tools" {
+                    (tool.get_mut("function"), format!("tools[{t}].function"))
+                } else {
+                    (Some(tool), format!("functions[{t}]"))
+                };
+                if let Some(Value::Object(function)) = function {
+                    if let Some(Value::String(d)) = function.get_mut("description") {
+                        visit(&format!("{path}.description"), d)?;
+                    }
+                    if let Some(params) = function.get_mut("parameters") {
+                        visit_descriptions(&format!("{path}.parameters"), params, visit)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn visit_part(
+    part: &mut Value,
+    path: &str,
+    visit: &mut dyn FnMut(&str, &mut String) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
+    match kind {
+        "text" | "input_text" => {
+            if let Some(Value::String(s)) = part.get_mut("text") {
+                visit(&format!("{path}.text"), s)?;
+            }
+            Ok(())
+        }
+        "refusal" => {
+            if let Some(Value::String(s)) = part.get_mut("refusal") {
+                visit(&format!("{path}.refusal"), s)?;
+            }
+            Ok(())
+        }
+        other => Err(ApiError::validation(
+            format!("{path}.type"),
+            format!(
+                "Content parts of type `{other}` cannot be redacted by this server yet, so the request was not forwarded. Send text, or set skip_pii_redaction."
+            ),
+        )),
+    }
+}
+
+/// JSON Schema `description`s, at any depth.
+fn visit_descriptions(
+    path: &str,
+    schema: &mut Value,
+    visit: &mut dyn FnMut(&str, &mut String) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    match schema {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                let here = format!("{path}.{key}");
+                match value {
+                    Value::String(s) if key == "description" => visit(&here, s)?,
+                    other => visit_descriptions(&here, other, visit)?,
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                visit_descriptions(&format!("{path}[{i}]"), item, visit)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Arguments are a JSON text: redact its string values (keys stay, so the
+/// schema still holds). Arguments that do not parse are redacted as text.
+fn visit_json_text(
+    path: &str,
+    args: &mut String,
+    visit: &mut dyn FnMut(&str, &mut String) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    match serde_json::from_str::<Value>(args) {
+        Ok(mut value) => {
+            visit_strings(&format!("{path}#"), &mut value, visit)?;
+            *args = serde_json::to_string(&value).map_err(ApiError::internal)?;
+            Ok(())
+        }
+        Err(_) => visit(path, args),
+    }
+}
+
+/// String values of a JSON document; `path` ends in a JSON pointer.
+fn visit_strings(
+    path: &str,
+    value: &mut Value,
+    visit: &mut dyn FnMut(&str, &mut String) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    match value {
+        Value::String(s) => visit(path, s),
+        Value::Array(items) => items
+            .iter_mut()
+            .enumerate()
+            .try_for_each(|(i, v)| visit_strings(&format!("{path}/{i}"), v, visit)),
+        Value::Object(map) => map.iter_mut().try_for_each(|(k, v)| {
+            let key = k.replace('~', "~0").replace('/', "~1");
+            visit_strings(&format!("{path}/{key}"), v, visit)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Restores a non-streamed `chat.completion` in place; returns whether
+/// anything changed.
+pub fn restore_answer(answer: &mut Value, restorer: &Restorer) -> bool {
+    let mut changed = false;
+    let Some(choices) = answer.get_mut("choices").and_then(Value::as_array_mut) else {
+        return false;
+    };
+    for choice in choices {
+        let Some(message) = choice.get_mut("message") else { continue };
+        if let Some(Value::String(content)) = message.get_mut("content") {
+            if let std::borrow::Cow::Owned(restored) = restorer.restore(content) {
+                *content = restored;
+                changed = true;
+            }
+        }
+        let mut args: Vec<&mut Value> = Vec::new();
+        if message.get("tool_calls").is_some_and(Value::is_array) {
+            if let Some(Value::Array(calls)) = message.get_mut("tool_calls") {
+                args.extend(calls.iter_mut().filter_map(|c| c.pointer_mut("/function/arguments")));
+            }
+        } else if let Some(a) = message.pointer_mut("/function_call/arguments") {
+            args.push(a);
+        }
+        for a in args {
+            if let Value::String(s) = a {
+                if let std::borrow::Cow::Owned(restored) = restorer.restore_json(s) {
+                    *s = restored;
+                    changed = true;
+                }
+            }
+        }
+    }
+    changed
+}
+
+/// Every text of a non-streamed answer (for strict mode's scan).
+pub fn answer_texts(answer: &mut Value, visit: &mut dyn FnMut(&mut String)) {
+    let Some(choices) = answer.get_mut("choices").and_then(Value::as_array_mut) else { return };
+    for choice in choices {
+        let Some(message) = choice.get_mut("message") else { continue };
+        if let Some(Value::String(content)) = message.get_mut("content") {
+            visit(content);
+        }
+        if let Some(Value::Array(calls)) = message.get_mut("tool_calls") {
+            for call in calls {
+                if let Some(Value::String(a)) = call.pointer_mut("/function/arguments") {
+                    visit(a);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn visits_every_text_in_order() {
+        let mut body = json!({
+            "messages": [
+                {"role": "system", "content": "sys"},
+                {"role": "user", "content": [{"type": "text", "text": "part"}]},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"to\":\"arg\",\"n\":1}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "result"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "f", "description": "desc",
+                "parameters": {"type": "object", "properties": {"to": {"type": "string", "description": "param"}}}}}]
+        });
+        let mut seen = Vec::new();
+        let mut paths = Vec::new();
+        visit_texts(body.as_object_mut().unwrap(), &mut |path, s| {
+            seen.push(s.clone());
+            paths.push(path.to_owned());
+            *s = s.to_uppercase();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, ["sys", "part", "arg", "result", "desc", "param"]);
+        assert_eq!(paths[1], "messages[1].content[0].text");
+        assert_eq!(paths[2], "messages[2].tool_calls[0].function.arguments#/to");
+        assert_eq!(paths[5], "tools[0].function.parameters.properties.to.description");
+        assert_eq!(
+            body["messages"][2]["tool_calls"][0]["function"]["arguments"],
+            "{\"to\":\"ARG\",\"n\":1}"
+        );
+        assert_eq!(body["tools"][0]["function"]["name"], "f");
+    }
+
+    #[test]
+    fn media_parts_are_refused_not_forwarded() {
+        let mut body = json!({"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]});
+        let err = visit_texts(body.as_object_mut().unwrap(), &mut |_, _| Ok(())).unwrap_err();
+        assert_eq!(err.openai_body()["error"]["param"], "messages[0].content[0].type");
+    }
+
+    #[test]
+    fn options_and_their_errors() {
+        let defaults = TextConfig::default();
+        let body = json!({"pii_entities": ["EMAIL_ADDRESS"], "piiConfig": {"text": {"threshold": 0.8, "operator": "mask"}},
+                          "privacyMode": "strict", "noPiiRedaction": true});
+        let o = Options::parse(body.as_object().unwrap(), &defaults).unwrap();
+        assert!(o.skip && o.mode == PrivacyMode::Strict);
+        assert_eq!(o.text.operator, Operator::Mask);
+        assert!(
+            o.text.entities.contains(Entity::EmailAddress)
+                && !o.text.entities.contains(Entity::Person)
+        );
+        let param = |v: Value| {
+            Options::parse(v.as_object().unwrap(), &defaults).unwrap_err().openai_body()["error"]["param"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(param(json!({"piiEntities": ["NAME"]})), "piiEntities[0]");
+        assert_eq!(
+            param(json!({"piiConfig": {"text": {"threshold": 2}}})),
+            "piiConfig.text.threshold"
+        );
+        assert_eq!(
+            param(json!({"piiConfig": {"text": {"operator": "blur"}}})),
+            "piiConfig.text.operator"
+        );
+        assert_eq!(param(json!({"privacy_mode": "lax"})), "privacy_mode");
+    }
+}

@@ -1,0 +1,138 @@
+//! `POST /v1/pii/preview`: runs the redaction pipeline only and returns what
+//! it found and the redacted input, for a flat price (`billing.preview_usd`).
+//!
+//! The pipeline runs first and the charge is taken after it succeeded, so a
+//! refused or failed preview costs nothing. Offsets are in characters
+//! (Unicode scalar values) of the input string, as DESIGN §6 says.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use crate::auth::keys::Scope;
+use crate::billing::money::{format_usd, usd_f64_to_micro};
+use crate::billing::{Account, EntryKind, FlatCharge, LedgerError};
+use crate::error::ApiError;
+use crate::limits::{KeyLimits, LimitError};
+use crate::redact::request::Options;
+use crate::redact::{Analyzed, ChatRedactor, RedactError};
+use crate::server::extract::{AuthedKey, JsonObject, RequestId};
+use crate::state::AppState;
+
+pub async fn preview(
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+    AuthedKey(key): AuthedKey,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    if !key.allows(Scope::PiiPreview) {
+        return Err(ApiError::EndpointNotAllowed("/v1/pii/preview"));
+    }
+    for field in ["images", "pdfs"] {
+        if body.get(field).is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::validation(
+                field,
+                format!("`{field}` is not supported by this server yet."),
+            ));
+        }
+    }
+    let has_text = matches!(body.get("text"), Some(Value::String(_)));
+    let has_messages = matches!(body.get("messages"), Some(Value::Array(_)));
+    if !has_text && !has_messages {
+        return Err(ApiError::validation(
+            "text",
+            "Send `text` (a string) or `messages` (an array of chat messages).",
+        ));
+    }
+    let limits = KeyLimits::resolve(&key, &state.config.plans);
+    let admission = state
+        .limiter
+        .admit(&limits, 0, state.clock.now_ms())
+        .await
+        .map_err(LimitError::into_api_error)?;
+
+    let _slot =
+        state.redact_slots.clone().acquire_owned().await.map_err(|_| ApiError::Unavailable)?;
+    let pipeline = state.pipeline.clone();
+    let defaults =
+        crate::redact::default_text_config(&state.config.redaction).map_err(ApiError::internal)?;
+    let (entities, redacted) = tokio::task::spawn_blocking(move || run(pipeline, defaults, body))
+        .await
+        .map_err(|_| ApiError::internal("preview task failed"))??;
+
+    let amount = usd_f64_to_micro(state.config.billing.preview_usd);
+    if amount > 0 {
+        let charge = FlatCharge {
+            account: Account { wallet: key.wallet.clone(), mode: key.mode },
+            kind: EntryKind::Preview,
+            amount,
+            key_id: key.id.clone(),
+            request_id,
+        };
+        state.ledger.charge(charge).await.map_err(LedgerError::into_api_error)?;
+    }
+    let mut response = Json(json!({
+        "object": "pii.preview",
+        "entities": entities,
+        "redacted": redacted,
+        "cost": {"usd": format_usd(amount)},
+    }))
+    .into_response();
+    response.extensions_mut().insert(admission.status);
+    Ok(response)
+}
+
+/// Redacts `text` and/or `messages` in one session (one numbering).
+fn run(
+    pipeline: std::sync::Arc<crate::redact::pipeline::Pipeline>,
+    defaults: crate::redact::pipeline::TextConfig,
+    mut body: Map<String, Value>,
+) -> Result<(Vec<Value>, Map<String, Value>), ApiError> {
+    let options = Options::parse(&body, &defaults)?;
+    let mut session = pipeline.session(options.text);
+    let mut entities = Vec::new();
+    let mut redacted = Map::new();
+    if let Some(Value::String(text)) = body.get("text") {
+        let (out, findings) = session.redact(text).map_err(RedactError::into_api_error)?;
+        let analyzed = Analyzed { text: text.clone(), location: "text".into(), findings };
+        entities.extend(describe(&analyzed));
+        redacted.insert("text".into(), Value::String(out));
+    }
+    if body.get("messages").is_some_and(Value::is_array) {
+        crate::server::handlers::chat::validate_messages(body.get("messages"))?;
+        let mut only_messages = Map::new();
+        if let Some(messages) = body.remove("messages") {
+            only_messages.insert("messages".into(), messages);
+        }
+        let redactor = ChatRedactor { pipeline: pipeline.clone(), defaults: Default::default() };
+        for analyzed in redactor.redact_texts(&mut session, &mut only_messages)? {
+            entities.extend(describe(&analyzed));
+        }
+        if let Some(messages) = only_messages.remove("messages") {
+            redacted.insert("messages".into(), messages);
+        }
+    }
+    Ok((entities, redacted))
+}
+
+fn describe(analyzed: &Analyzed) -> Vec<Value> {
+    let text = &analyzed.text;
+    analyzed
+        .findings
+        .iter()
+        .map(|f| {
+            let start = text[..f.start].chars().count();
+            let value = &text[f.start..f.end];
+            json!({
+                "type": f.entity.name(),
+                "text": value,
+                "start": start,
+                "end": start + value.chars().count(),
+                "score": (f64::from(f.score) * 1000.0).round() / 1000.0,
+                "source": f.source.name(),
+                "location": analyzed.location,
+            })
+        })
+        .collect()
+}
