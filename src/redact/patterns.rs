@@ -35,6 +35,10 @@ struct Rule {
     check: Check,
     /// Words near a candidate that raise its score.
     context: &'static [&'static str],
+    /// Candidates are runs of number groups that may hold several values
+    /// side by side ("call +44 20 7946 0958 4111 1111 1111 1111"): when the
+    /// whole run fails, its sub-runs are tried.
+    split: bool,
 }
 
 /// All pattern rules, compiled once.
@@ -155,6 +159,13 @@ impl Patterns {
             )?,
             rule(
                 Entity::Secret,
+                r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@",
+                1,
+                check_assigned_secret,
+                NO_CONTEXT,
+            )?,
+            rule(
+                Entity::Secret,
                 r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{20,}=*)",
                 1,
                 check_secret,
@@ -238,7 +249,41 @@ fn rule(
     // ASCII `\b` and `\d` keep the regex on its DFA paths for any input.
     let pattern = pattern.replace(r"\b", r"(?-u:\b)").replace(r"\d", "[0-9]");
     let regex = regex::RegexBuilder::new(&pattern).size_limit(32 << 20).build()?;
-    Ok(Rule { entity, regex, group, check, context })
+    let split = matches!(entity, Entity::CreditCard | Entity::PhoneNumber | Entity::UsSsn);
+    Ok(Rule { entity, regex, group, check, context, split })
+}
+
+/// Validated values inside `start..end`, trying sub-runs that start and end
+/// at group boundaries: leftmost first, longest first.
+fn split_hits(text: &str, start: usize, end: usize, check: Check) -> Vec<Hit> {
+    let s = &text[start..end];
+    let mut starts = vec![0];
+    let mut ends = Vec::new();
+    for (i, c) in s.char_indices() {
+        if matches!(c, ' ' | '-' | '.') {
+            ends.push(i);
+            starts.push(i + 1);
+        }
+    }
+    ends.push(s.len());
+    let mut hits = Vec::new();
+    let mut from = 0;
+    for &a in &starts {
+        if a < from {
+            continue;
+        }
+        for &b in ends.iter().rev() {
+            if b <= a {
+                break;
+            }
+            if let Some(hit) = check(text, start + a, start + b) {
+                from = hit.end - start;
+                hits.push(hit);
+                break;
+            }
+        }
+    }
+    hits
 }
 
 impl Redactor for Patterns {
@@ -249,8 +294,8 @@ impl Redactor for Patterns {
         out: &mut Vec<Finding>,
     ) -> Result<(), RedactError> {
         for rule in self.rules.iter().filter(|r| wanted.contains(r.entity)) {
-            let mut push = |start: usize, end: usize| {
-                if let Some(hit) = (rule.check)(text, start, end) {
+            let mut push = |hits: Vec<Hit>| {
+                for hit in hits {
                     let mut score = hit.score;
                     if score < 1.0 && has_context(text, hit.start, hit.end, rule.context) {
                         score = (score + CONTEXT_BOOST).min(1.0);
@@ -258,14 +303,34 @@ impl Redactor for Patterns {
                     out.push(Finding::new(rule.entity, hit.start, hit.end, score, Source::Pattern));
                 }
             };
-            if rule.group == 0 {
+            if rule.split {
+                // Number runs: a failed candidate is retried from its next
+                // group, so a value glued to another is still found.
+                let mut pos = 0;
+                while let Some(m) = rule.regex.find_at(text, pos) {
+                    let hits = match (rule.check)(text, m.start(), m.end()) {
+                        Some(hit) => vec![hit],
+                        None => split_hits(text, m.start(), m.end(), rule.check),
+                    };
+                    pos = match hits.last() {
+                        Some(last) => last.end,
+                        None => {
+                            m.as_str().find([' ', '-', '.']).map_or(m.end(), |i| m.start() + i + 1)
+                        }
+                    };
+                    push(hits);
+                    if pos >= text.len() {
+                        break;
+                    }
+                }
+            } else if rule.group == 0 {
                 for m in rule.regex.find_iter(text) {
-                    push(m.start(), m.end());
+                    push((rule.check)(text, m.start(), m.end()).into_iter().collect());
                 }
             } else {
                 for caps in rule.regex.captures_iter(text) {
                     if let Some(m) = caps.get(rule.group) {
-                        push(m.start(), m.end());
+                        push((rule.check)(text, m.start(), m.end()).into_iter().collect());
                     }
                 }
             }
@@ -407,6 +472,10 @@ fn check_assigned_secret(text: &str, start: usize, end: usize) -> Option<Hit> {
 
 fn check_email(text: &str, start: usize, end: usize) -> Option<Hit> {
     let s = &text[start..end];
+    // `scheme://user@host` is a URL's user, not a mailbox.
+    if text[..start].ends_with("://") {
+        return None;
+    }
     let (local, domain) = s.split_once('@')?;
     if local.ends_with('.') || local.contains("..") || domain.contains("..") {
         return None;
@@ -736,7 +805,8 @@ fn check_birth_date(text: &str, start: usize, end: usize) -> Option<Hit> {
         return None;
     }
     // Only dates of birth: a date with a birth word near it.
-    let before = window(text, start, start, 40, 0);
+    // Wide enough to reach a CSV header or a form label above the value.
+    let before = window(text, start, start, 160, 0);
     let after = window(text, end, end, 0, 12);
     let near = BIRTH_CONTEXT.iter().any(|w| contains_word(&before, w) || contains_word(&after, w))
         || before.trim_end().ends_with("b.");
@@ -877,6 +947,8 @@ mod tests {
         finds("db password=hunter2!", Entity::Secret, "hunter2!");
         finds(r#"{"password": "S3cr3t-Pa55"}"#, Entity::Secret, "S3cr3t-Pa55");
         nothing("password: ${DB_PASSWORD}");
+        finds("postgres://app:Zx9-pw@db.internal/app", Entity::Secret, "Zx9-pw");
+        nothing("DATABASE_URL=postgres://app@db.internal/app");
         nothing("the sk-learn-library-is-great-for-ml");
     }
 
