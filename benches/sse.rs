@@ -68,7 +68,10 @@ fn relay_stream(c: &mut Criterion) {
                     let out = relay(
                         payloads[0].clone(),
                         upstream,
-                        RelayOptions { client_wants_usage: wants_usage },
+                        RelayOptions {
+                            client_wants_usage: wants_usage,
+                            rewrite: veil::stream::Rewrite::None,
+                        },
                         |_| {},
                     );
                     let n = out.count().await;

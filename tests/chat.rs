@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestApp, fixture, sse_payloads, user};
+use common::{TestApp, error_of, fixture, sse_payloads, user};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -33,7 +33,7 @@ async fn unknown_fields_pass_through_and_extension_fields_do_not() {
     let app = TestApp::start().await;
     let parts = json!([{"role": "user", "content": [
         {"type": "text", "text": "describe"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}}
+        {"type": "text", "text": "briefly", "vendor_part_field": 1}
     ]}]);
     let response = app
         .chat(json!({
@@ -55,6 +55,23 @@ async fn unknown_fields_pass_through_and_extension_fields_do_not() {
     for field in ["piiEntities", "privacyMode", "skip_pii_redaction"] {
         assert!(seen.get(field).is_none(), "{field} was forwarded");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parts_that_cannot_be_redacted_are_refused_and_never_forwarded() {
+    let app = TestApp::start().await;
+    let parts = json!([{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]);
+    let response = app.chat(json!({"model": "json", "messages": parts})).await;
+    assert_eq!(response.status(), 400);
+    let error = error_of(response).await;
+    assert_eq!(error["param"], "messages[0].content[0].type");
+    assert!(app.upstream.requests().is_empty(), "nothing may reach the provider");
+    // The client may opt out of redaction for such a request.
+    let response =
+        app.chat(json!({"model": "json", "messages": parts, "skip_pii_redaction": true})).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.upstream.last_request()["messages"], parts);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -172,7 +189,7 @@ async fn models_are_listed_and_retrieved() {
     let missing =
         app.client.get(app.url("/v1/models/nope")).bearer_auth(&app.key).send().await.unwrap();
     assert_eq!(missing.status(), 404);
-    assert_eq!(common::error_of(missing).await["code"], "model_not_found");
+    assert_eq!(error_of(missing).await["code"], "model_not_found");
 }
 
 #[tokio::test(flavor = "multi_thread")]

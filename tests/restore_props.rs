@@ -27,7 +27,7 @@ const WORDS: &[&str] =
 fn pipeline() -> Arc<Pipeline> {
     static PIPELINE: std::sync::LazyLock<Arc<Pipeline>> = std::sync::LazyLock::new(|| {
         build_pipeline(&RedactionConfig { ner: false, ..RedactionConfig::default() }, b"k".to_vec())
-            .unwrap()
+            .unwrap_or_else(|e| panic!("{e}"))
     });
     PIPELINE.clone()
 }

@@ -234,8 +234,9 @@ impl Redactor for Ner {
                 let Some(pred) = predictions.next() else { break };
                 let lo = if w == 0 { 0 } else { OVERLAP / 2 };
                 let hi = if w == last { n } else { n - OVERLAP / 2 };
-                for t in lo..hi.min(pred.len()) {
-                    tokens[start + t] = pred[t];
+                let hi = hi.min(pred.len());
+                if lo < hi {
+                    tokens[start + lo..start + hi].copy_from_slice(&pred[lo..hi]);
                 }
             }
             all.push(self.spans(text, &p.offsets, &tokens, wanted));
@@ -254,10 +255,16 @@ impl Ner {
     ) -> Vec<Finding> {
         let mut out: Vec<Finding> = Vec::new();
         let mut current: Option<(Entity, usize, usize, f32, u32)> = None;
+        let cased = text.chars().any(char::is_uppercase);
         let close = |c: Option<(Entity, usize, usize, f32, u32)>, out: &mut Vec<Finding>| {
             if let Some((entity, start, end, sum, n)) = c {
                 let (start, end) = widen(text, start, end);
-                out.push(Finding::new(entity, start, end, sum / n as f32, Source::Ner));
+                for (s, e) in clean(text, start, end, cased) {
+                    if entity == Entity::Person && text[s..e].chars().any(|c| c.is_ascii_digit()) {
+                        continue;
+                    }
+                    out.push(Finding::new(entity, s, e, sum / n as f32, Source::Ner));
+                }
             }
         };
         for (i, (&(start, end), &(tag, prob))) in offsets.iter().zip(tokens).enumerate() {
@@ -298,6 +305,66 @@ impl Ner {
     }
 }
 
+/// Splits a span at line and sentence breaks, and — in text that uses
+/// capitals at all — trims lower-case words from its edges and drops pieces
+/// without a capital: names are written with capitals, and the model's
+/// misses on other languages are mostly lower-case words around a name.
+fn clean(text: &str, start: usize, end: usize, cased: bool) -> Vec<(usize, usize)> {
+    let span = &text[start..end];
+    let mut pieces = Vec::new();
+    let mut from = 0;
+    let bytes = span.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let brk = b == b'\n'
+            || (matches!(b, b'.' | b'!' | b'?' | b';' | b':')
+                && bytes.get(i + 1).is_some_and(|n| n.is_ascii_whitespace()));
+        if brk {
+            pieces.push((start + from, start + i));
+            from = i + 1;
+        }
+    }
+    pieces.push((start + from, end));
+    let mut out = Vec::new();
+    for (mut s, mut e) in pieces {
+        // Whitespace and punctuation at the edges.
+        while s < e && text[s..e].starts_with(|c: char| !c.is_alphanumeric()) {
+            s += text[s..].chars().next().map_or(1, char::len_utf8);
+        }
+        while e > s && text[s..e].ends_with(|c: char| !c.is_alphanumeric() && c != '.') {
+            e -= text[..e].chars().next_back().map_or(1, char::len_utf8);
+        }
+        if cased {
+            // Lower-case words at the edges ("je m'appelle Beth").
+            loop {
+                let piece = &text[s..e];
+                let first_word_end = piece.find(char::is_whitespace).unwrap_or(piece.len());
+                if first_word_end < piece.len() && piece.starts_with(|c: char| c.is_lowercase()) {
+                    s += first_word_end;
+                    s += text[s..e].len() - text[s..e].trim_start().len();
+                } else {
+                    break;
+                }
+            }
+            loop {
+                let piece = &text[s..e];
+                match piece.rfind(char::is_whitespace) {
+                    Some(i) if piece[i..].trim_start().starts_with(|c: char| c.is_lowercase()) => {
+                        e = s + piece[..i].trim_end().len();
+                    }
+                    _ => break,
+                }
+            }
+            if !text[s..e].chars().next().is_some_and(char::is_uppercase) {
+                continue;
+            }
+        }
+        if e > s {
+            out.push((s, e));
+        }
+    }
+    out
+}
+
 /// Widens a span to whole words and drops edge punctuation.
 fn widen(text: &str, mut start: usize, mut end: usize) -> (usize, usize) {
     while let Some(c) = text[..start].chars().next_back().filter(|c| c.is_alphanumeric()) {
@@ -329,6 +396,25 @@ mod tests {
         assert_eq!(w[1].0, WINDOW - OVERLAP);
         let (s, n) = *w.last().unwrap();
         assert_eq!(s + n, 300);
+    }
+
+    #[test]
+    fn cleaning_trims_lower_case_edges_and_splits_sentences() {
+        let t = "je m'appelle Beth Rowley-Kaur, j'habite à Hillchester. Mon ami";
+        let span = |s: usize, e: usize| &t[s..e];
+        let got: Vec<&str> =
+            clean(t, 0, t.len(), true).into_iter().map(|(s, e)| span(s, e)).collect();
+        assert_eq!(got, ["Beth Rowley-Kaur, j'habite à Hillchester", "Mon"]);
+        let got: Vec<&str> = clean("see qty here", 4, 7, true)
+            .into_iter()
+            .map(|(s, e)| &"see qty here"[s..e])
+            .collect();
+        assert!(got.is_empty());
+        let got: Vec<&str> = clean("call john smith", 5, 15, false)
+            .into_iter()
+            .map(|(s, e)| &"call john smith"[s..e])
+            .collect();
+        assert_eq!(got, ["john smith"]);
     }
 
     #[test]

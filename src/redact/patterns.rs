@@ -410,7 +410,7 @@ fn check_secret(text: &str, start: usize, end: usize) -> Option<Hit> {
     let has_digit = s.bytes().any(|b| b.is_ascii_digit());
     let has_upper = body.bytes().any(|b| b.is_ascii_uppercase());
     let has_lower = body.bytes().any(|b| b.is_ascii_lowercase());
-    if !has_digit && !(has_upper && has_lower) {
+    if !(has_digit || (has_upper && has_lower)) {
         return None;
     }
     hit(start, end, 1.0)
@@ -489,7 +489,7 @@ fn check_url(text: &str, start: usize, end: usize) -> Option<Hit> {
     // unless the URL opened one.
     loop {
         let s = &text[start..end];
-        let Some(last) = s.chars().next_back() else { return None };
+        let last = s.chars().next_back()?;
         let unbalanced_paren = last == ')' && s.matches('(').count() < s.matches(')').count();
         if matches!(last, '.' | ',' | ';' | ':' | '!' | '?' | '\'' | '"' | '*' | '_')
             || unbalanced_paren
@@ -663,7 +663,7 @@ fn known_card_prefix(d: &str) -> bool {
 fn check_ssn(text: &str, start: usize, end: usize) -> Option<Hit> {
     let s = &text[start..end];
     if prev_char(text, start).is_some_and(|c| matches!(c, '-' | '.' | '/' | '+'))
-        || text[end..].starts_with(|c: char| matches!(c, '-' | '/'))
+        || text[end..].starts_with(['-', '/'])
         || (text[end..].starts_with('.')
             && text[end + 1..].starts_with(|c: char| c.is_ascii_digit()))
     {
@@ -725,14 +725,14 @@ fn check_phone(text: &str, start: usize, end: usize) -> Option<Hit> {
     }
     let separators: Vec<char> = s.chars().filter(|c| matches!(c, ' ' | '.' | '-')).collect();
     // Dates, times, versions and decimal numbers are not phone numbers.
-    if looks_like_date(s)
+    if (looks_like_date(s)
         || (separators.iter().all(|c| *c == '.')
             && s.matches('.').count() >= 2
-            && !s.starts_with('+'))
+            && !s.starts_with('+')))
+        && !s.starts_with('+')
+        && d.len() < 10
     {
-        if !s.starts_with('+') && d.len() < 10 {
-            return None;
-        }
+        return None;
     }
     let context = has_context(text, start, end, PHONE_CONTEXT);
     let score = if s.starts_with('+') || s.starts_with("00") {
@@ -764,11 +764,8 @@ fn is_nanp(s: &str) -> bool {
     }
     let b = d.as_bytes();
     let plausible = (b'2'..=b'9').contains(&b[0]) && (b'2'..=b'9').contains(&b[3]);
-    let groups: Vec<usize> = s
-        .split(|c: char| matches!(c, ' ' | '.' | '-' | '(' | ')'))
-        .filter(|g| !g.is_empty())
-        .map(str::len)
-        .collect();
+    let groups: Vec<usize> =
+        s.split([' ', '.', '-', '(', ')']).filter(|g| !g.is_empty()).map(str::len).collect();
     plausible && matches!(groups.as_slice(), [3, 3, 4] | [1, 3, 3, 4])
 }
 

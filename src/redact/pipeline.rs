@@ -144,6 +144,13 @@ impl Session {
         }
         for (text, out) in texts.iter().zip(all.iter_mut()) {
             out.retain(|f| f.score >= self.config.threshold);
+            // A rule-validated value outranks the model: a NER span that
+            // overlaps one would only blur its type and edges.
+            let ruled: Vec<(usize, usize)> =
+                out.iter().filter(|f| f.source != Source::Ner).map(|f| (f.start, f.end)).collect();
+            out.retain(|f| {
+                f.source != Source::Ner || !ruled.iter().any(|&(s, e)| f.start < e && s < f.end)
+            });
             if let Some(deny) = &self.deny {
                 // Denied values are redacted whatever the entity filter says.
                 deny.find(text, out);

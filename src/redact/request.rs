@@ -317,11 +317,11 @@ pub fn restore_answer(answer: &mut Value, restorer: &Restorer) -> bool {
     };
     for choice in choices {
         let Some(message) = choice.get_mut("message") else { continue };
-        if let Some(Value::String(content)) = message.get_mut("content") {
-            if let std::borrow::Cow::Owned(restored) = restorer.restore(content) {
-                *content = restored;
-                changed = true;
-            }
+        if let Some(Value::String(content)) = message.get_mut("content")
+            && let std::borrow::Cow::Owned(restored) = restorer.restore(content)
+        {
+            *content = restored;
+            changed = true;
         }
         let mut args: Vec<&mut Value> = Vec::new();
         if message.get("tool_calls").is_some_and(Value::is_array) {
@@ -332,11 +332,11 @@ pub fn restore_answer(answer: &mut Value, restorer: &Restorer) -> bool {
             args.push(a);
         }
         for a in args {
-            if let Value::String(s) = a {
-                if let std::borrow::Cow::Owned(restored) = restorer.restore_json(s) {
-                    *s = restored;
-                    changed = true;
-                }
+            if let Value::String(s) = a
+                && let std::borrow::Cow::Owned(restored) = restorer.restore_json(s)
+            {
+                *s = restored;
+                changed = true;
             }
         }
     }
