@@ -76,7 +76,7 @@ pub async fn preview(
         "object": "pii.preview",
         "entities": entities,
         "redacted": redacted,
-        "cost": {"usd": format_usd(amount)},
+        "cost": {"usd": short_usd(amount)},
     }))
     .into_response();
     response.extensions_mut().insert(admission.status);
@@ -114,6 +114,24 @@ fn run(
         }
     }
     Ok((entities, redacted))
+}
+
+/// `0.050000` → `0.05`: at least two decimals, no trailing zeros beyond.
+fn short_usd(micro: i64) -> String {
+    let full = format_usd(micro);
+    let Some((whole, frac)) = full.split_once('.') else { return full };
+    let frac = frac.trim_end_matches('0');
+    format!("{whole}.{frac:0<2}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn short_usd_keeps_two_decimals() {
+        assert_eq!(super::short_usd(50_000), "0.05");
+        assert_eq!(super::short_usd(1_234_500), "1.2345");
+        assert_eq!(super::short_usd(0), "0.00");
+    }
 }
 
 fn describe(analyzed: &Analyzed) -> Vec<Value> {
