@@ -124,16 +124,6 @@ fn short_usd(micro: i64) -> String {
     format!("{whole}.{frac:0<2}")
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn short_usd_keeps_two_decimals() {
-        assert_eq!(super::short_usd(50_000), "0.05");
-        assert_eq!(super::short_usd(1_234_500), "1.2345");
-        assert_eq!(super::short_usd(0), "0.00");
-    }
-}
-
 fn describe(analyzed: &Analyzed) -> Vec<Value> {
     let text = &analyzed.text;
     analyzed
@@ -153,4 +143,14 @@ fn describe(analyzed: &Analyzed) -> Vec<Value> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn short_usd_keeps_two_decimals() {
+        assert_eq!(super::short_usd(50_000), "0.05");
+        assert_eq!(super::short_usd(1_234_500), "1.2345");
+        assert_eq!(super::short_usd(0), "0.00");
+    }
 }
