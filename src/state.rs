@@ -30,6 +30,8 @@ pub struct AppState {
     pub redactor: Arc<dyn RequestRedactor>,
     /// The text pipeline (also used by `/v1/pii/preview`).
     pub pipeline: Arc<Pipeline>,
+    /// `[redaction]` defaults for requests that set none, parsed once.
+    pub redact_defaults: Arc<crate::redact::pipeline::TextConfig>,
     /// Bounds redaction jobs on the blocking pool.
     pub redact_slots: Arc<tokio::sync::Semaphore>,
     pub wallet_auth: Arc<WalletAuth>,
@@ -68,10 +70,11 @@ impl AppState {
             .map(str::to_owned)
             .collect();
         let pipeline = crate::redact::build_pipeline(&config.redaction, keys.hash_key())?;
+        let redact_defaults = Arc::new(crate::redact::default_text_config(&config.redaction)?);
         let redactor: Arc<dyn RequestRedactor> = if config.redaction.enabled {
             Arc::new(crate::redact::ChatRedactor {
                 pipeline: pipeline.clone(),
-                defaults: crate::redact::default_text_config(&config.redaction)?,
+                defaults: (*redact_defaults).clone(),
             })
         } else {
             Arc::new(PassThrough)
@@ -81,6 +84,7 @@ impl AppState {
                 config.redaction.max_concurrent.max(1),
             )),
             pipeline,
+            redact_defaults,
             wallet_auth: Arc::new(WalletAuth::new(store.clone(), clock.clone())),
             stripe,
             webhook_secrets: Arc::new(webhook_secrets),

@@ -55,8 +55,7 @@ pub async fn preview(
     let _slot =
         state.redact_slots.clone().acquire_owned().await.map_err(|_| ApiError::Unavailable)?;
     let pipeline = state.pipeline.clone();
-    let defaults =
-        crate::redact::default_text_config(&state.config.redaction).map_err(ApiError::internal)?;
+    let defaults = (*state.redact_defaults).clone();
     let (entities, redacted) = tokio::task::spawn_blocking(move || run(pipeline, defaults, body))
         .await
         .map_err(|_| ApiError::internal("preview task failed"))??;
