@@ -10,10 +10,10 @@ use anyhow::{Context, bail};
 use crate::auth::keys::{KeyMode, KeyStore, Scope, normalize_wallet};
 use crate::auth::{KeyService, KeySpec};
 use crate::billing::money::{format_usd, parse_usd};
-use crate::billing::{Account, Credit, EntryKind, EntryQuery, Ledger, SqliteLedger};
+use crate::billing::{Account, Credit, EntryKind, EntryQuery, Ledger};
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::state::open_store;
+use crate::state::{Stores, open_stores};
 
 /// Options of `veil keys create`.
 pub struct CreateKey {
@@ -27,9 +27,9 @@ pub struct CreateKey {
     pub scopes: Option<String>,
 }
 
-fn key_service(config: &Config) -> anyhow::Result<KeyService> {
-    let store: Arc<dyn KeyStore> = Arc::new(open_store(config)?);
-    Ok(KeyService::new(store, Duration::ZERO)?)
+async fn key_service(config: &Config) -> anyhow::Result<KeyService> {
+    let store: Arc<dyn KeyStore> = open_stores(config, Arc::new(SystemClock)).await?.store;
+    Ok(KeyService::new(store, Duration::ZERO).await?)
 }
 
 fn wallet(address: &str) -> anyhow::Result<String> {
@@ -38,7 +38,7 @@ fn wallet(address: &str) -> anyhow::Result<String> {
 }
 
 /// `veil keys create`: prints details, then the secret alone on the last line.
-pub fn keys_create(config: &Config, opts: CreateKey) -> anyhow::Result<()> {
+pub async fn keys_create(config: &Config, opts: CreateKey) -> anyhow::Result<()> {
     if !config.plans.contains_key(&opts.plan) {
         let known: Vec<_> = config.plans.keys().cloned().collect();
         bail!("unknown plan `{}` (configured: {})", opts.plan, known.join(", "));
@@ -47,17 +47,19 @@ pub fn keys_create(config: &Config, opts: CreateKey) -> anyhow::Result<()> {
         Some(list) => Scope::parse_list(list).map_err(anyhow::Error::msg)?,
         None => Scope::ALL.to_vec(),
     };
-    let keys = key_service(config)?;
-    let created = keys.create(KeySpec {
-        wallet: wallet(&opts.wallet)?,
-        name: opts.name,
-        mode: if opts.test { KeyMode::Test } else { KeyMode::Live },
-        plan: opts.plan,
-        rpm: opts.rpm,
-        tpm: opts.tpm,
-        daily_requests: opts.daily_requests,
-        scopes,
-    })?;
+    let keys = key_service(config).await?;
+    let created = keys
+        .create(KeySpec {
+            wallet: wallet(&opts.wallet)?,
+            name: opts.name,
+            mode: if opts.test { KeyMode::Test } else { KeyMode::Live },
+            plan: opts.plan,
+            rpm: opts.rpm,
+            tpm: opts.tpm,
+            daily_requests: opts.daily_requests,
+            scopes,
+        })
+        .await?;
     let r = &created.record;
     eprintln!("created {} ({} key, plan {}, wallet {})", r.id, r.mode.as_str(), r.plan, r.wallet);
     eprintln!("the secret is shown once:");
@@ -66,9 +68,9 @@ pub fn keys_create(config: &Config, opts: CreateKey) -> anyhow::Result<()> {
 }
 
 /// `veil keys list`: one line per key, no secrets.
-pub fn keys_list(config: &Config, address: &str) -> anyhow::Result<()> {
-    let keys = key_service(config)?;
-    let list = keys.store().list_keys(&wallet(address)?)?;
+pub async fn keys_list(config: &Config, address: &str) -> anyhow::Result<()> {
+    let keys = key_service(config).await?;
+    let list = keys.store().list_keys(&wallet(address)?).await?;
     println!(
         "{:<22} {:<14} {:<5} {:<8} {:<11} {:<20} NAME",
         "ID", "PREFIX", "MODE", "STATUS", "PLAN", "LAST USED"
@@ -95,9 +97,9 @@ pub fn keys_list(config: &Config, address: &str) -> anyhow::Result<()> {
 }
 
 /// `veil keys revoke KEY_ID`.
-pub fn keys_revoke(config: &Config, id: &str) -> anyhow::Result<()> {
-    let keys = key_service(config)?;
-    if keys.revoke(id)? {
+pub async fn keys_revoke(config: &Config, id: &str) -> anyhow::Result<()> {
+    let keys = key_service(config).await?;
+    if keys.revoke(id).await? {
         println!("revoked {id}");
         Ok(())
     } else {
@@ -119,9 +121,8 @@ pub fn models(config: &Config) {
     }
 }
 
-fn ledger(config: &Config) -> anyhow::Result<SqliteLedger> {
-    let store = Arc::new(open_store(config)?);
-    Ok(SqliteLedger::new(store, Arc::new(SystemClock))?)
+async fn ledger(config: &Config) -> anyhow::Result<Arc<dyn Ledger>> {
+    Ok(open_stores(config, Arc::new(SystemClock)).await?.ledger)
 }
 
 /// `veil credits grant`: adds credits (idempotent per `--reference`).
@@ -138,7 +139,7 @@ pub async fn credits_grant(
     }
     let mode = if test { KeyMode::Test } else { KeyMode::Live };
     let account = Account { wallet: wallet(address)?, mode };
-    let ledger = ledger(config)?;
+    let ledger = ledger(config).await?;
     let credited = ledger
         .credit(Credit { account: account.clone(), kind: EntryKind::Grant, amount, reference })
         .await?;
@@ -159,7 +160,7 @@ pub async fn credits_grant(
 /// `veil credits balance`: live and test balances of a wallet.
 pub async fn credits_balance(config: &Config, address: &str, json: bool) -> anyhow::Result<()> {
     let wallet = wallet(address)?;
-    let ledger = ledger(config)?;
+    let ledger = ledger(config).await?;
     if json {
         let live = ledger.balance(Account { wallet: wallet.clone(), mode: KeyMode::Live }).await?;
         let test = ledger.balance(Account { wallet: wallet.clone(), mode: KeyMode::Test }).await?;
@@ -191,7 +192,7 @@ pub async fn ledger_list(
     request_id: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let ledger = ledger(config)?;
+    let ledger = ledger(config).await?;
     let mut query =
         EntryQuery { wallet: wallet(address)?, request_id, limit: 1000, ..EntryQuery::default() };
     let mut all = Vec::new();
@@ -235,7 +236,7 @@ pub async fn ledger_list(
 }
 
 /// `veil redact FILE`: the text pipeline on a local file.
-pub fn redact_file(
+pub async fn redact_file(
     config: &Config,
     file: &str,
     output: Option<&str>,
@@ -260,8 +261,8 @@ pub fn redact_file(
     }
     // Only the `hash` operator needs the deployment's key (from the store).
     let hash_key = if redaction.operator == crate::redact::pipeline::Operator::Hash {
-        let store = Arc::new(open_store(config)?);
-        KeyService::new(store, Duration::from_secs(1))?.hash_key()
+        let Stores { store, .. } = open_stores(config, Arc::new(SystemClock)).await?;
+        KeyService::new(store, Duration::from_secs(1)).await?.hash_key()
     } else {
         Vec::new()
     };

@@ -151,11 +151,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                let state = veil::state::AppState::build(config)?;
+                let state = veil::state::AppState::build(config).await?;
                 veil::server::run(state).await
             })
         }
-        Command::Keys(KeysCommand::Create(a)) => admin::keys_create(
+        Command::Keys(KeysCommand::Create(a)) => block_on(admin::keys_create(
             &config,
             admin::CreateKey {
                 wallet: a.wallet,
@@ -167,15 +167,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 daily_requests: a.daily_requests,
                 scopes: a.scopes,
             },
-        ),
-        Command::Keys(KeysCommand::List { wallet }) => admin::keys_list(&config, &wallet),
-        Command::Keys(KeysCommand::Revoke { key_id }) => admin::keys_revoke(&config, &key_id),
+        )),
+        Command::Keys(KeysCommand::List { wallet }) => block_on(admin::keys_list(&config, &wallet)),
+        Command::Keys(KeysCommand::Revoke { key_id }) => {
+            block_on(admin::keys_revoke(&config, &key_id))
+        }
         Command::Models => {
             admin::models(&config);
             Ok(())
         }
         Command::Redact { file, output, entities } => {
-            admin::redact_file(&config, &file, output.as_deref(), &entities)
+            block_on(admin::redact_file(&config, &file, output.as_deref(), &entities))
         }
         Command::Credits(CreditsCommand::Grant { wallet, usd, test, reference }) => {
             block_on(admin::credits_grant(&config, &wallet, &usd, test, reference))

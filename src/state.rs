@@ -10,19 +10,19 @@ use tokio_util::task::TaskTracker;
 use crate::auth::KeyService;
 use crate::auth::wallet::WalletAuth;
 use crate::billing::stripe::StripeClient;
-use crate::billing::{Ledger, SqliteLedger};
+use crate::billing::{Ledger, PgLedger, SqliteLedger};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::limits::{LocalLimiter, RateLimiter, RedisLimiter};
 use crate::redact::pipeline::Pipeline;
 use crate::redact::{PassThrough, RequestRedactor};
-use crate::store::SqliteStore;
+use crate::store::{PgStore, SqliteStore, Store};
 use crate::upstream::Catalog;
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     pub keys: Arc<KeyService>,
     pub catalog: Arc<Catalog>,
     pub limiter: Arc<dyn RateLimiter>,
@@ -49,15 +49,16 @@ pub struct AppState {
 
 impl AppState {
     /// Opens the store and builds every part from `config`.
-    pub fn build(config: Config) -> anyhow::Result<Self> {
-        Self::build_with_clock(config, Arc::new(SystemClock))
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
     }
 
     /// As [`AppState::build`], with the clock given (tests hold time still).
-    pub fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let store = Arc::new(open_store(&config)?);
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let Stores { store, ledger } = open_stores(&config, clock.clone()).await?;
         let keys = Arc::new(
             KeyService::new(store.clone(), Duration::from_millis(config.auth.key_cache_ms))
+                .await
                 .context("cannot prepare API key hashing")?,
         );
         let catalog = Arc::new(Catalog::from_config(&config)?);
@@ -88,10 +89,7 @@ impl AppState {
             wallet_auth: Arc::new(WalletAuth::new(store.clone(), clock.clone())),
             stripe,
             webhook_secrets: Arc::new(webhook_secrets),
-            ledger: Arc::new(
-                SqliteLedger::new(store.clone(), clock.clone())
-                    .context("cannot start the ledger")?,
-            ),
+            ledger,
             store,
             keys,
             catalog,
@@ -113,11 +111,31 @@ fn build_limiter(config: &Config) -> anyhow::Result<Arc<dyn RateLimiter>> {
     Ok(Arc::new(RedisLimiter::connect_lazy(&config.redis_url, config.limits.on_redis_failure)?))
 }
 
-/// Opens the configured store.
-pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    let Some(path) = config.database_url.sqlite_path() else {
-        anyhow::bail!("database_url: only sqlite:// is supported by this build");
-    };
-    SqliteStore::open(std::path::Path::new(path))
-        .with_context(|| format!("cannot open the SQLite database at {path}"))
+/// The configured store and the ledger on it.
+pub struct Stores {
+    pub store: Arc<dyn Store>,
+    pub ledger: Arc<dyn Ledger>,
+}
+
+/// Opens `database_url`: an SQLite file, or a PostgreSQL pool (both
+/// migrated before they are returned).
+pub async fn open_stores(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Stores> {
+    if let Some(path) = config.database_url.sqlite_path() {
+        let store = Arc::new(
+            SqliteStore::open(std::path::Path::new(path))
+                .with_context(|| format!("cannot open the SQLite database at {path}"))?,
+        );
+        let ledger = SqliteLedger::new(store.clone(), clock).context("cannot start the ledger")?;
+        return Ok(Stores { store, ledger: Arc::new(ledger) });
+    }
+    let store = PgStore::connect(&config.database_url.0, config.database_max_connections)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the PostgreSQL database {}",
+                config.database_url.without_credentials()
+            )
+        })?;
+    let ledger = PgLedger::new(&store, clock);
+    Ok(Stores { store: Arc::new(store), ledger: Arc::new(ledger) })
 }

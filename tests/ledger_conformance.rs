@@ -4,6 +4,8 @@
 //! starts one).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use veil::auth::keys::KeyMode;
@@ -186,7 +188,11 @@ pub async fn open_holds_are_released_after_a_crash(ledger: &dyn Ledger) {
     for i in 0..3 {
         ledger.hold(hold(&a, &format!("r{i}"), 20)).await.unwrap();
     }
-    assert!(ledger.release_open_holds().await.unwrap() >= 3);
+    // Holds younger than the cut-off belong to a live process: kept.
+    assert_eq!(ledger.release_stale_holds(0).await.unwrap(), 0);
+    assert_eq!(ledger.balance(a.clone()).await.unwrap().open_holds, 3);
+    let after = veil::store::now_ms() + 1;
+    assert!(ledger.release_stale_holds(after).await.unwrap() >= 3);
     let b = ledger.balance(a.clone()).await.unwrap();
     assert_eq!((b.balance, b.held, b.open_holds), (100, 0, 0));
     assert_consistent(ledger, &a).await;
@@ -281,24 +287,8 @@ async fn sqlite() -> Option<Arc<dyn Ledger>> {
     Some(Arc::new(SqliteLedger::new(store, Arc::new(SystemClock)).unwrap()))
 }
 
-/// A fresh database on the server of `TEST_POSTGRES_URL` (required under CI).
-async fn postgres_url() -> Option<String> {
-    let Ok(admin) = std::env::var("TEST_POSTGRES_URL") else {
-        assert!(std::env::var_os("CI").is_none(), "CI must provide TEST_POSTGRES_URL");
-        eprintln!("TEST_POSTGRES_URL is not set: the PostgreSQL ledger was NOT tested");
-        return None;
-    };
-    let (client, connection) =
-        tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    let name = format!("veil_test_{}", veil::ids::base62(12).to_lowercase());
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
-    Some(format!("{base}/{name}"))
-}
-
 async fn postgres() -> Option<Arc<dyn Ledger>> {
-    let url = postgres_url().await?;
+    let url = common::fresh_postgres("the ledger").await?;
     Some(Arc::new(PgLedger::connect(&url, 8, Arc::new(SystemClock)).await.unwrap()))
 }
 
@@ -369,7 +359,7 @@ suite!(postgres_ledger, postgres());
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_refuses_a_negative_balance_and_edits() {
-    let Some(url) = postgres_url().await else { return };
+    let Some(url) = common::fresh_postgres("the ledger").await else { return };
     PgLedger::connect(&url, 2, Arc::new(SystemClock)).await.unwrap();
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);

@@ -49,7 +49,7 @@ async fn funded_key(app: &TestApp, wallet: &str, micro: i64, plan: &str) -> Stri
     let mut spec = common::spec(KeyMode::Test, &Scope::ALL);
     spec.wallet = wallet.into();
     spec.plan = plan.into();
-    let key = app.state.keys.create(spec).unwrap().secret;
+    let key = app.state.keys.create(spec).await.unwrap().secret;
     if micro > 0 {
         let account = Account { wallet: wallet.into(), mode: KeyMode::Test };
         app.state
@@ -249,7 +249,7 @@ async fn rpm_boundary_with_headers_and_retry_after() {
     let app = TestApp::start_with_clock("", clock.clone()).await;
     let mut spec = common::spec(KeyMode::Test, &Scope::ALL);
     spec.rpm = Some(3);
-    let key = app.state.keys.create(spec).unwrap().secret;
+    let key = app.state.keys.create(spec).await.unwrap().secret;
     let body = json!({"model": "echo", "max_tokens": 10, "messages": user("hi")});
     for expected_remaining in ["2", "1", "0"] {
         let response = post(&app, &key, &body).await;
@@ -279,7 +279,7 @@ async fn tpm_headers_and_refusal() {
     let app = TestApp::start_with_clock("", clock.clone()).await;
     let mut spec = common::spec(KeyMode::Test, &Scope::ALL);
     spec.tpm = Some(100);
-    let key = app.state.keys.create(spec).unwrap().secret;
+    let key = app.state.keys.create(spec).await.unwrap().secret;
     let body = json!({"model": "echo", "max_tokens": 40, "messages": user("hi")});
     let prompt = veil::tokens::count_prompt("echo", body.as_object().unwrap());
     let first = post(&app, &key, &body).await;
@@ -304,7 +304,7 @@ async fn daily_quota_resets_at_midnight_utc() {
     let app = TestApp::start_with_clock("", clock.clone()).await;
     let mut spec = common::spec(KeyMode::Test, &Scope::ALL);
     spec.daily_requests = Some(2);
-    let key = app.state.keys.create(spec).unwrap().secret;
+    let key = app.state.keys.create(spec).await.unwrap().secret;
     let body = json!({"model": "echo", "max_tokens": 10, "messages": user("hi")});
     assert_eq!(post(&app, &key, &body).await.status(), 200);
     assert_eq!(post(&app, &key, &body).await.status(), 200);
@@ -323,7 +323,7 @@ async fn refused_requests_are_not_charged() {
     let app = TestApp::start_with_clock("", clock).await;
     let mut spec = common::spec(KeyMode::Test, &Scope::ALL);
     spec.rpm = Some(1);
-    let key = app.state.keys.create(spec).unwrap().secret;
+    let key = app.state.keys.create(spec).await.unwrap().secret;
     let body = json!({"model": "json", "messages": user("hi")});
     assert_eq!(post(&app, &key, &body).await.status(), 200);
     let before = entries(&app.state).await.len();

@@ -1,7 +1,8 @@
 //! Two Veil processes behind one load balancer's worth of traffic, sharing
 //! one Redis (limits) and one store: limits and credits hold across both —
-//! N in total, not N per replica. The store here is one SQLite file (WAL,
-//! cross-process locks); PostgreSQL is the scale-out store of DESIGN §1.
+//! N in total, not N per replica. Each test runs twice: on one SQLite file
+//! (WAL, cross-process locks; replicas on one machine) and on PostgreSQL
+//! (replicas on several machines).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -84,15 +85,23 @@ struct Pair {
     _upstream: MockUpstream,
 }
 
-async fn pair(key_args: &[&str], usd: &str) -> Option<Pair> {
+#[derive(Clone, Copy)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+async fn pair(db: Db, key_args: &[&str], usd: &str) -> Option<Pair> {
     let redis = redis_url()?;
     let upstream = MockUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("shared.db");
+    let db = match db {
+        Db::Sqlite => dir.path().join("shared.db").to_str().unwrap().to_owned(),
+        Db::Postgres => common::fresh_postgres("replicas").await?,
+    };
     let config = dir.path().join("veil.toml");
     let extra = format!("redis_url = \"{redis}\"\n{PRICED}");
-    std::fs::write(&config, config_toml(&upstream.base_url(), db.to_str().unwrap(), &extra))
-        .unwrap();
+    std::fs::write(&config, config_toml(&upstream.base_url(), &db, &extra)).unwrap();
     let mut create = vec!["keys", "create", "--wallet", WALLET, "--test"];
     create.extend_from_slice(key_args);
     let key = cli(&config, &create).lines().last().unwrap().to_owned();
@@ -128,34 +137,32 @@ fn body() -> Value {
            "messages": user("please repeat this sentence back to me word for word, all of it, slowly")})
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn rpm_limit_holds_across_replicas() {
+async fn rpm_limit_holds_across_replicas(db: Db) {
     // RPM 6: one more request every 10 s, far longer than the burst takes.
-    let Some(pair) = pair(&["--rpm", "6"], "100").await else { return };
+    let Some(pair) = pair(db, &["--rpm", "6"], "100").await else { return };
     let results = split_load(&pair, &body(), 60).await;
     assert_eq!(count(&results, 200, ""), 6, "{results:?}");
     assert_eq!(count(&results, 429, "rate_limit_exceeded_rpm"), 54);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn tpm_limit_holds_across_replicas() {
+async fn tpm_limit_holds_across_replicas(db: Db) {
     let b = body();
     let per_request = veil::tokens::count_prompt("echo-priced", b.as_object().unwrap()) + 16;
     let tpm = (6 * per_request).to_string();
-    let Some(pair) = pair(&["--tpm", &tpm, "--rpm", "100000"], "100").await else { return };
+    let Some(pair) = pair(db, &["--tpm", &tpm, "--rpm", "100000"], "100").await else { return };
     let results = split_load(&pair, &b, 60).await;
     assert_eq!(count(&results, 200, ""), 6, "{results:?}");
     assert_eq!(count(&results, 429, "rate_limit_exceeded_tpm"), 54);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn credits_for_k_requests_serve_exactly_k_across_replicas() {
+async fn credits_for_k_requests_serve_exactly_k_across_replicas(db: Db) {
     let b = body();
     let prompt = veil::tokens::count_prompt("echo-priced", b.as_object().unwrap());
     let cost = 3 * prompt + 15 * 16; // micro-USD; echo uses exactly what was held
     let k = 17;
     let usd = veil::billing::money::format_usd((k * cost) as i64);
-    let Some(pair) = pair(&["--rpm", "100000", "--tpm", "100000000"], &usd).await else { return };
+    let key = ["--rpm", "100000", "--tpm", "100000000"];
+    let Some(pair) = pair(db, &key, &usd).await else { return };
     let results = split_load(&pair, &b, 80).await;
     assert_eq!(count(&results, 200, "") as u64, k, "{results:?}");
     assert_eq!(count(&results, 402, "insufficient_credits") as u64, 80 - k);
@@ -167,3 +174,26 @@ async fn credits_for_k_requests_serve_exactly_k_across_replicas() {
     assert_eq!(balance["test"]["balance"], 0);
     assert_eq!(balance["test"]["open_holds"], 0);
 }
+
+macro_rules! on_both {
+    ($($test:ident),*) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $test() {
+                super::$test(super::Db::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $test() {
+                super::$test(super::Db::Postgres).await
+            })*
+        }
+    };
+}
+
+on_both!(
+    rpm_limit_holds_across_replicas,
+    tpm_limit_holds_across_replicas,
+    credits_for_k_requests_serve_exactly_k_across_replicas
+);

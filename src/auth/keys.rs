@@ -133,20 +133,20 @@ pub struct NewKey {
     pub hash: [u8; 32],
 }
 
-/// Persistence of keys and server metadata. Synchronous: async callers run it
-/// in `spawn_blocking`.
+/// Persistence of keys and server metadata (SQLite or PostgreSQL).
+#[async_trait::async_trait]
 pub trait KeyStore: Send + Sync {
-    fn insert_key(&self, key: &NewKey) -> Result<(), StoreError>;
-    fn find_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError>;
-    fn find_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
-    fn list_keys(&self, wallet: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    async fn insert_key(&self, key: &NewKey) -> Result<(), StoreError>;
+    async fn find_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn find_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn list_keys(&self, wallet: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Returns false when no active key has that id.
-    fn revoke_key(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;
+    async fn revoke_key(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;
     /// Writes a batch of `last_used_at` times (later times win).
-    fn touch_keys(&self, touches: &[(String, i64)]) -> Result<(), StoreError>;
-    fn count_keys(&self) -> Result<u64, StoreError>;
+    async fn touch_keys(&self, touches: &[(String, i64)]) -> Result<(), StoreError>;
+    async fn count_keys(&self) -> Result<u64, StoreError>;
     /// Returns the stored value of `key`, storing `value` first if absent.
-    fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError>;
+    async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError>;
 }
 
 /// Normalises a wallet address to lower-case `0x` + 40 hex, or refuses it.

@@ -81,10 +81,10 @@ impl KeyService {
 
     /// The pepper comes from `VEIL_KEY_PEPPER` when set, else from the store
     /// (generated once), so the CLI and the server hash alike.
-    pub fn new(store: Arc<dyn KeyStore>, cache_ttl: Duration) -> Result<Self, StoreError> {
+    pub async fn new(store: Arc<dyn KeyStore>, cache_ttl: Duration) -> Result<Self, StoreError> {
         let pepper = match std::env::var("VEIL_KEY_PEPPER") {
             Ok(p) if !p.is_empty() => p,
-            _ => store.meta_get_or_insert(PEPPER_META_KEY, &crate::ids::base62(43))?,
+            _ => store.meta_get_or_insert(PEPPER_META_KEY, &crate::ids::base62(43)).await?,
         };
         Ok(Self {
             store,
@@ -100,7 +100,7 @@ impl KeyService {
     }
 
     /// Creates and stores a key; the secret is only in the return value.
-    pub fn create(&self, spec: KeySpec) -> Result<CreatedKey, StoreError> {
+    pub async fn create(&self, spec: KeySpec) -> Result<CreatedKey, StoreError> {
         let secret = keys::generate_secret(spec.mode);
         let record = ApiKeyRecord {
             id: format!("key_{}", crate::ids::base62(16)),
@@ -118,42 +118,34 @@ impl KeyService {
             last_used_at_ms: None,
         };
         let hash = keys::hash_secret(&self.pepper, &secret.secret);
-        self.store.insert_key(&NewKey { record: record.clone(), hash })?;
+        self.store.insert_key(&NewKey { record: record.clone(), hash }).await?;
         Ok(CreatedKey { record, secret: secret.secret })
     }
 
     /// Revokes a key and forgets it from this process's cache.
-    pub fn revoke(&self, id: &str) -> Result<bool, StoreError> {
-        let revoked = self.store.revoke_key(id, now_ms())?;
+    pub async fn revoke(&self, id: &str) -> Result<bool, StoreError> {
+        let revoked = self.store.revoke_key(id, now_ms()).await?;
         self.lock_cache().retain(|_, (record, _)| record.id != id);
         Ok(revoked)
     }
 
-    /// Resolves the key sent with a request. Blocking on a cache miss; the
-    /// server uses [`KeyService::authenticate_async`].
-    pub fn authenticate(&self, secret: &str, now: Instant) -> Result<Arc<ApiKeyRecord>, ApiError> {
+    /// Resolves the key sent with a request: from the cache when it was
+    /// looked up less than the cache's time ago, else from the store.
+    pub async fn authenticate(&self, secret: &str) -> Result<Arc<ApiKeyRecord>, ApiError> {
+        self.authenticate_at(secret, Instant::now()).await
+    }
+
+    /// [`KeyService::authenticate`] at a given instant (tests move time).
+    pub async fn authenticate_at(
+        &self,
+        secret: &str,
+        now: Instant,
+    ) -> Result<Arc<ApiKeyRecord>, ApiError> {
         let hash = self.hash_presented(secret)?;
         match self.cached(&hash, now) {
             Some(record) => self.admit(record),
-            None => self.load(hash, now),
+            None => self.load(hash, now).await,
         }
-    }
-
-    /// [`KeyService::authenticate`] without blocking the runtime: a cache hit
-    /// answers in place, a miss goes to a blocking thread.
-    pub async fn authenticate_async(
-        self: &Arc<Self>,
-        secret: &str,
-    ) -> Result<Arc<ApiKeyRecord>, ApiError> {
-        let now = Instant::now();
-        let hash = self.hash_presented(secret)?;
-        if let Some(record) = self.cached(&hash, now) {
-            return self.admit(record);
-        }
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.load(hash, now))
-            .await
-            .map_err(ApiError::internal)?
     }
 
     /// Refuses malformed keys without a lookup, hashes the others.
@@ -170,8 +162,8 @@ impl KeyService {
         (now.saturating_duration_since(*at) < self.cache_ttl).then(|| record.clone())
     }
 
-    fn load(&self, hash: [u8; 32], now: Instant) -> Result<Arc<ApiKeyRecord>, ApiError> {
-        let found = self.store.find_key_by_hash(&hash)?.ok_or(ApiError::InvalidApiKey)?;
+    async fn load(&self, hash: [u8; 32], now: Instant) -> Result<Arc<ApiKeyRecord>, ApiError> {
+        let found = self.store.find_key_by_hash(&hash).await?.ok_or(ApiError::InvalidApiKey)?;
         let record = Arc::new(found);
         if !self.cache_ttl.is_zero() {
             self.lock_cache().insert(hash, (record.clone(), now));
@@ -188,10 +180,10 @@ impl KeyService {
     }
 
     /// Writes the collected `last_used_at` times; returns how many.
-    pub fn flush_touches(&self) -> Result<usize, StoreError> {
+    pub async fn flush_touches(&self) -> Result<usize, StoreError> {
         let batch: Vec<(String, i64)> = self.lock_touches().drain().collect();
         if !batch.is_empty() {
-            self.store.touch_keys(&batch)?;
+            self.store.touch_keys(&batch).await?;
         }
         Ok(batch.len())
     }
@@ -230,57 +222,71 @@ mod tests {
     use super::*;
     use crate::store::SqliteStore;
 
-    fn service(ttl_ms: u64) -> KeyService {
+    async fn service(ttl_ms: u64) -> KeyService {
         let store: Arc<dyn KeyStore> = Arc::new(SqliteStore::open_in_memory().unwrap());
-        KeyService::new(store, Duration::from_millis(ttl_ms)).unwrap()
+        KeyService::new(store, Duration::from_millis(ttl_ms)).await.unwrap()
     }
 
     fn spec() -> KeySpec {
         KeySpec::new("0x0000000000000000000000000000000000000001", "ci", KeyMode::Test)
     }
 
-    #[test]
-    fn created_key_authenticates_and_revoked_key_is_inactive() {
-        let keys = service(60_000);
-        let created = keys.create(spec()).unwrap();
+    #[tokio::test]
+    async fn created_key_authenticates_and_revoked_key_is_inactive() {
+        let keys = service(60_000).await;
+        let created = keys.create(spec()).await.unwrap();
         let now = Instant::now();
-        assert_eq!(keys.authenticate(&created.secret, now).unwrap().id, created.record.id);
-        assert!(keys.revoke(&created.record.id).unwrap());
-        assert!(matches!(keys.authenticate(&created.secret, now), Err(ApiError::InactiveApiKey)));
+        assert_eq!(keys.authenticate_at(&created.secret, now).await.unwrap().id, created.record.id);
+        assert!(keys.revoke(&created.record.id).await.unwrap());
+        assert!(matches!(
+            keys.authenticate_at(&created.secret, now).await,
+            Err(ApiError::InactiveApiKey)
+        ));
     }
 
-    #[test]
-    fn unknown_and_malformed_keys_are_invalid() {
-        let keys = service(0);
+    #[tokio::test]
+    async fn unknown_and_malformed_keys_are_invalid() {
+        let keys = service(0).await;
         let other = keys::generate_secret(KeyMode::Live).secret;
-        assert!(matches!(keys.authenticate(&other, Instant::now()), Err(ApiError::InvalidApiKey)));
-        assert!(matches!(keys.authenticate("nope", Instant::now()), Err(ApiError::InvalidApiKey)));
+        assert!(matches!(
+            keys.authenticate_at(&other, Instant::now()).await,
+            Err(ApiError::InvalidApiKey)
+        ));
+        assert!(matches!(
+            keys.authenticate_at("nope", Instant::now()).await,
+            Err(ApiError::InvalidApiKey)
+        ));
     }
 
-    #[test]
-    fn cache_expires_so_foreign_revocations_are_seen() {
-        let keys = service(1_000);
-        let created = keys.create(spec()).unwrap();
+    #[tokio::test]
+    async fn cache_expires_so_foreign_revocations_are_seen() {
+        let keys = service(1_000).await;
+        let created = keys.create(spec()).await.unwrap();
         let t0 = Instant::now();
-        keys.authenticate(&created.secret, t0).unwrap();
+        keys.authenticate_at(&created.secret, t0).await.unwrap();
         // Revoked behind the service's back, as another process would.
-        keys.store().revoke_key(&created.record.id, 1).unwrap();
-        assert!(keys.authenticate(&created.secret, t0 + Duration::from_millis(500)).is_ok());
+        keys.store().revoke_key(&created.record.id, 1).await.unwrap();
+        assert!(
+            keys.authenticate_at(&created.secret, t0 + Duration::from_millis(500)).await.is_ok()
+        );
         let later = t0 + Duration::from_millis(1_500);
-        assert!(matches!(keys.authenticate(&created.secret, later), Err(ApiError::InactiveApiKey)));
+        assert!(matches!(
+            keys.authenticate_at(&created.secret, later).await,
+            Err(ApiError::InactiveApiKey)
+        ));
     }
 
-    #[test]
-    fn last_used_is_written_in_batches() {
-        let keys = service(60_000);
-        let created = keys.create(spec()).unwrap();
+    #[tokio::test]
+    async fn last_used_is_written_in_batches() {
+        let keys = service(60_000).await;
+        let created = keys.create(spec()).await.unwrap();
         for _ in 0..5 {
-            keys.authenticate(&created.secret, Instant::now()).unwrap();
+            keys.authenticate_at(&created.secret, Instant::now()).await.unwrap();
         }
-        let stored = keys.store().find_key(&created.record.id).unwrap().unwrap();
+        let stored = keys.store().find_key(&created.record.id).await.unwrap().unwrap();
         assert_eq!(stored.last_used_at_ms, None);
-        assert_eq!(keys.flush_touches().unwrap(), 1);
-        let stored = keys.store().find_key(&created.record.id).unwrap().unwrap();
+        assert_eq!(keys.flush_touches().await.unwrap(), 1);
+        let stored = keys.store().find_key(&created.record.id).await.unwrap().unwrap();
         assert!(stored.last_used_at_ms.is_some());
     }
 

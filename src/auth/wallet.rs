@@ -180,11 +180,12 @@ pub fn parse_message(message: &str) -> Option<SignedMessage> {
     Some(parsed)
 }
 
-/// Where used nonces are remembered. Synchronous; call from a blocking thread.
+/// Where used nonces are remembered (SQLite or PostgreSQL).
+#[async_trait::async_trait]
 pub trait NonceStore: Send + Sync {
     /// Records `nonce` for `wallet` until `expires_at_ms`; false when it was
     /// already recorded (a replay). Also forgets expired nonces.
-    fn use_nonce(
+    async fn use_nonce(
         &self,
         wallet: &str,
         nonce: &str,
@@ -282,13 +283,7 @@ impl WalletAuth {
                     "The signed Nonce must be 8 to 128 visible characters.",
                 )
             })?;
-        let nonces = self.nonces.clone();
-        let (wallet, n) = (claimed.clone(), nonce.clone());
-        let fresh = tokio::task::spawn_blocking(move || {
-            nonces.use_nonce(&wallet, &n, signed_at + WINDOW_MS, now)
-        })
-        .await
-        .map_err(ApiError::internal)??;
+        let fresh = self.nonces.use_nonce(&claimed, &nonce, signed_at + WINDOW_MS, now).await?;
         if !fresh {
             return Err(wallet_error(
                 "NONCE_REPLAY",

@@ -47,6 +47,9 @@ pub struct Config {
     /// `sqlite://PATH` (embedded) or `postgres://...`.
     #[serde(default = "default_database_url")]
     pub database_url: DatabaseUrl,
+    /// Connections in the PostgreSQL pool of one process (ignored on SQLite).
+    #[serde(default = "default_database_max_connections")]
+    pub database_max_connections: usize,
     /// Empty: limits are kept in process.
     #[serde(default)]
     pub redis_url: String,
@@ -189,6 +192,18 @@ impl std::fmt::Debug for DatabaseUrl {
 }
 
 impl DatabaseUrl {
+    /// The URL without its user and password, for messages.
+    pub fn without_credentials(&self) -> String {
+        match self.0.split_once("://") {
+            Some((scheme, rest)) => {
+                let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
+                let start = rest[..host_end].rfind('@').map_or(0, |at| at + 1);
+                format!("{scheme}://{}", &rest[start..])
+            }
+            None => "***".into(),
+        }
+    }
+
     /// The SQLite file path of a `sqlite://` URL.
     pub fn sqlite_path(&self) -> Option<&str> {
         self.0.strip_prefix("sqlite://")
@@ -321,6 +336,9 @@ fn yes() -> bool {
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
 }
+fn default_database_max_connections() -> usize {
+    16
+}
 fn default_database_url() -> DatabaseUrl {
     DatabaseUrl("sqlite://veil.db".into())
 }
@@ -439,7 +457,10 @@ impl Config {
             key_error("listen", format!("`{}` is not an address: {e}", self.listen))
         })?;
         let url = &self.database_url.0;
-        if !(url.starts_with("sqlite://") || url.starts_with("postgres://")) {
+        if !(url.starts_with("sqlite://")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             return Err(key_error("database_url", "must start with sqlite:// or postgres://"));
         }
         if !(self.redis_url.is_empty()
@@ -450,6 +471,9 @@ impl Config {
                 "redis_url",
                 "must be empty or start with redis:// or rediss://",
             ));
+        }
+        if self.database_max_connections == 0 {
+            return Err(key_error("database_max_connections", "must be at least 1"));
         }
         if self.database_url.sqlite_path().is_some_and(str::is_empty) {
             return Err(key_error("database_url", "sqlite:// needs a file path"));
@@ -677,5 +701,8 @@ mod tests {
     fn database_url_debug_hides_credentials() {
         let url = DatabaseUrl("postgres://veil:hunter2@db/veil".into());
         assert_eq!(format!("{url:?}"), "postgres://***");
+        assert_eq!(url.without_credentials(), "postgres://db/veil");
+        let bare = DatabaseUrl("postgres://127.0.0.1:5432/veil?sslmode=disable".into());
+        assert_eq!(bare.without_credentials(), "postgres://127.0.0.1:5432/veil?sslmode=disable");
     }
 }

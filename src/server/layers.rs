@@ -54,7 +54,7 @@ pub async fn require_api_key(
     next: Next,
 ) -> Result<Response, ApiError> {
     let secret = presented_key(req.headers()).ok_or(ApiError::MissingApiKey)?;
-    let key = state.keys.authenticate_async(secret).await?;
+    let key = state.keys.authenticate(secret).await?;
     req.extensions_mut().insert(AuthedKey(key));
     Ok(next.run(req).await)
 }

@@ -24,6 +24,10 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
     /// Dropping it stops the checkpointer thread (file databases only).
     _checkpointer: Option<mpsc::Sender<()>>,
+    /// The database file (none in memory), for the server lock.
+    path: Option<PathBuf>,
+    /// `<database>.serving`, locked shared by every server on the file.
+    serving: Mutex<Option<std::fs::File>>,
 }
 
 /// How often the background thread checkpoints the WAL.
@@ -41,6 +45,7 @@ impl SqliteStore {
         // never inside a request's commit.
         store.conn().pragma_update(None, "wal_autocheckpoint", 0)?;
         store._checkpointer = Some(spawn_checkpointer(path.to_owned())?);
+        store.path = Some(path.to_owned());
         Ok(store)
     }
 
@@ -55,7 +60,12 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
-        Ok(Self { conn: Mutex::new(conn), _checkpointer: None })
+        Ok(Self {
+            conn: Mutex::new(conn),
+            _checkpointer: None,
+            path: None,
+            serving: Mutex::new(None),
+        })
     }
 
     /// The connection; a poisoned lock (a panic mid-call) is still usable
@@ -69,11 +79,42 @@ impl SqliteStore {
     pub fn conn_for_tests(&self) -> MutexGuard<'_, Connection> {
         self.conn()
     }
+}
 
-    /// A cheap query, for `/health`.
-    pub fn ping(&self) -> Result<(), StoreError> {
+#[async_trait::async_trait]
+impl super::Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
         self.conn().query_row("SELECT 1", [], |_| Ok(()))?;
         Ok(())
+    }
+
+    /// Every server holds a shared lock on `<database>.serving` while it
+    /// runs (the OS drops it when the process dies, however it dies). A
+    /// starting server that can lock it exclusively is alone.
+    async fn claim_server(&self) -> Result<bool, StoreError> {
+        let Some(path) = &self.path else { return Ok(true) };
+        let mut name = path.as_os_str().to_owned();
+        name.push(".serving");
+        let io = |e: std::io::Error| StoreError::Other(format!("server lock: {e}"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&name)
+            .map_err(io)?;
+        let alone = match file.try_lock() {
+            Ok(()) => {
+                file.unlock().map_err(io)?;
+                true
+            }
+            Err(std::fs::TryLockError::WouldBlock) => false,
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        };
+        // Taken before the first request is served; while it is held no
+        // other starting server counts itself alone.
+        file.lock_shared().map_err(io)?;
+        *self.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(file);
+        Ok(alone)
     }
 }
 
@@ -136,8 +177,11 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
     })
 }
 
+// The calls are short and local: they run in place rather than on a
+// blocking thread (keys are cached; nonces are rare).
+#[async_trait::async_trait]
 impl KeyStore for SqliteStore {
-    fn insert_key(&self, key: &NewKey) -> Result<(), StoreError> {
+    async fn insert_key(&self, key: &NewKey) -> Result<(), StoreError> {
         let r = &key.record;
         self.conn().execute(
             "INSERT INTO api_keys (id, wallet, name, prefix, key_hash, mode, status, plan, rpm, \
@@ -162,21 +206,21 @@ impl KeyStore for SqliteStore {
         Ok(())
     }
 
-    fn find_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError> {
+    async fn find_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1");
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&sql)?;
         Ok(stmt.query_row([&hash[..]], key_from_row).optional()?)
     }
 
-    fn find_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+    async fn find_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1");
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&sql)?;
         Ok(stmt.query_row([id], key_from_row).optional()?)
     }
 
-    fn list_keys(&self, wallet: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    async fn list_keys(&self, wallet: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let sql =
             format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE wallet = ?1 ORDER BY created_at, id");
         let conn = self.conn();
@@ -185,7 +229,7 @@ impl KeyStore for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn revoke_key(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    async fn revoke_key(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
         let changed = self.conn().execute(
             "UPDATE api_keys SET status = 'revoked', revoked_at = ?2 \
              WHERE id = ?1 AND status = 'active'",
@@ -194,7 +238,7 @@ impl KeyStore for SqliteStore {
         Ok(changed == 1)
     }
 
-    fn touch_keys(&self, touches: &[(String, i64)]) -> Result<(), StoreError> {
+    async fn touch_keys(&self, touches: &[(String, i64)]) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
@@ -210,11 +254,11 @@ impl KeyStore for SqliteStore {
         Ok(())
     }
 
-    fn count_keys(&self) -> Result<u64, StoreError> {
+    async fn count_keys(&self) -> Result<u64, StoreError> {
         Ok(self.conn().query_row("SELECT count(*) FROM api_keys", [], |r| r.get(0))?)
     }
 
-    fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+    async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
         let conn = self.conn();
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
@@ -224,8 +268,9 @@ impl KeyStore for SqliteStore {
     }
 }
 
+#[async_trait::async_trait]
 impl NonceStore for SqliteStore {
-    fn use_nonce(
+    async fn use_nonce(
         &self,
         wallet: &str,
         nonce: &str,
@@ -239,70 +284,5 @@ impl NonceStore for SqliteStore {
             .prepare_cached("INSERT OR IGNORE INTO wallet_nonces (wallet, nonce, expires_at) VALUES (?1, ?2, ?3)")?
             .execute(params![wallet, nonce, expires_at_ms])?;
         Ok(inserted == 1)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(id: &str, wallet: &str) -> ApiKeyRecord {
-        ApiKeyRecord {
-            id: id.into(),
-            wallet: wallet.into(),
-            name: "n".into(),
-            prefix: "vk_test_abcd".into(),
-            mode: KeyMode::Test,
-            active: true,
-            plan: "free".into(),
-            rpm: Some(5),
-            tpm: None,
-            daily_requests: None,
-            scopes: vec![Scope::Chat],
-            created_at_ms: 1,
-            last_used_at_ms: None,
-        }
-    }
-
-    #[test]
-    fn keys_round_trip_and_revoke_once() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        let key = NewKey { record: record("key_1", "0xabc"), hash: [7; 32] };
-        store.insert_key(&key).unwrap();
-        assert_eq!(store.find_key_by_hash(&[7; 32]).unwrap(), Some(key.record.clone()));
-        assert_eq!(store.find_key_by_hash(&[8; 32]).unwrap(), None);
-        assert_eq!(store.list_keys("0xabc").unwrap().len(), 1);
-        assert!(store.revoke_key("key_1", 5).unwrap());
-        assert!(!store.revoke_key("key_1", 6).unwrap());
-        assert!(!store.find_key("key_1").unwrap().unwrap().active);
-    }
-
-    #[test]
-    fn touches_keep_the_latest_time() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        store.insert_key(&NewKey { record: record("key_1", "0xabc"), hash: [1; 32] }).unwrap();
-        store.touch_keys(&[("key_1".into(), 50), ("key_1".into(), 40)]).unwrap();
-        assert_eq!(store.find_key("key_1").unwrap().unwrap().last_used_at_ms, Some(50));
-    }
-
-    #[test]
-    fn nonces_are_single_use_until_they_expire() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        assert!(store.use_nonce("0xa", "n1", 1_000, 0).unwrap());
-        assert!(!store.use_nonce("0xa", "n1", 1_000, 10).unwrap());
-        assert!(store.use_nonce("0xb", "n1", 1_000, 10).unwrap());
-        // Once expired it is forgotten (its message can no longer be accepted anyway).
-        assert!(store.use_nonce("0xa", "n1", 5_000, 2_000).unwrap());
-    }
-
-    #[test]
-    fn duplicate_hash_is_refused_and_meta_is_sticky() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        store.insert_key(&NewKey { record: record("key_1", "0xa"), hash: [1; 32] }).unwrap();
-        assert!(
-            store.insert_key(&NewKey { record: record("key_2", "0xa"), hash: [1; 32] }).is_err()
-        );
-        assert_eq!(store.meta_get_or_insert("pepper", "a").unwrap(), "a");
-        assert_eq!(store.meta_get_or_insert("pepper", "b").unwrap(), "a");
     }
 }

@@ -187,10 +187,13 @@ pub const MOCK_MODELS: &[&str] = &[
 /// provider too, and a closed port as a third provider. `extra` goes after
 /// the root keys and before the tables, so it may start with root keys
 /// (`redis_url = ...`) and go on with tables of its own.
-pub fn config_toml(upstream_base: &str, db_path: &str, extra: &str) -> String {
+///
+/// `db` is an SQLite file path or a whole `postgres://` URL.
+pub fn config_toml(upstream_base: &str, db: &str, extra: &str) -> String {
+    let database_url = if db.contains("://") { db.to_owned() } else { format!("sqlite://{db}") };
     let mut text = format!(
         r#"
-database_url = "sqlite://{db_path}"
+database_url = "{database_url}"
 bootstrap_key = false
 listen = "127.0.0.1:0"
 {extra}
@@ -231,6 +234,23 @@ provider = "closed"
     text
 }
 
+/// A fresh database on the PostgreSQL server of `TEST_POSTGRES_URL`, as a
+/// URL; `None` (after saying so) when it is not set, which CI forbids.
+pub async fn fresh_postgres(what: &str) -> Option<String> {
+    let Ok(admin) = std::env::var("TEST_POSTGRES_URL") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide TEST_POSTGRES_URL");
+        eprintln!("TEST_POSTGRES_URL is not set: {what} was NOT tested on PostgreSQL");
+        return None;
+    };
+    let (client, connection) =
+        tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let name = format!("veil_test_{}", veil::ids::base62(12).to_lowercase());
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    Some(format!("{base}/{name}"))
+}
+
 pub fn config_from(text: &str) -> Config {
     Config::from_table(text.parse().unwrap()).unwrap()
 }
@@ -262,18 +282,28 @@ impl TestApp {
 
     /// Starts with `clock`; the test wallet holds $100 of test credits.
     pub async fn start_with_clock(extra_config: &str, clock: Arc<dyn veil::clock::Clock>) -> Self {
+        Self::start_on(None, extra_config, clock).await
+    }
+
+    /// Starts on the database `db` (an SQLite file in a temporary directory
+    /// when `None`).
+    pub async fn start_on(
+        db: Option<&str>,
+        extra_config: &str,
+        clock: Arc<dyn veil::clock::Clock>,
+    ) -> Self {
         let upstream = MockUpstream::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("veil.db");
-        let config =
-            config_from(&config_toml(&upstream.base_url(), db.to_str().unwrap(), extra_config));
-        let state = AppState::build_with_clock(config, clock).unwrap();
+        let file = dir.path().join("veil.db");
+        let db = db.unwrap_or(file.to_str().unwrap());
+        let config = config_from(&config_toml(&upstream.base_url(), db, extra_config));
+        let state = AppState::build_with_clock(config, clock).await.unwrap();
         grant(&state, 100_000_000).await;
-        let key = state.keys.create(spec(KeyMode::Test, &Scope::ALL)).unwrap().secret;
+        let key = state.keys.create(spec(KeyMode::Test, &Scope::ALL)).await.unwrap().secret;
         let models_only_key =
-            state.keys.create(spec(KeyMode::Test, &[Scope::Models])).unwrap().secret;
-        let revoked = state.keys.create(spec(KeyMode::Test, &Scope::ALL)).unwrap();
-        state.keys.revoke(&revoked.record.id).unwrap();
+            state.keys.create(spec(KeyMode::Test, &[Scope::Models])).await.unwrap().secret;
+        let revoked = state.keys.create(spec(KeyMode::Test, &Scope::ALL)).await.unwrap();
+        state.keys.revoke(&revoked.record.id).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let serving = state.clone();

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use crate::state::AppState;
 
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let store = state.store.clone();
-    let store_ok = tokio::task::spawn_blocking(move || store.ping().is_ok()).await.unwrap_or(false);
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await;
+    let store_ok = matches!(ping, Ok(Ok(())));
     let status = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({
         "status": if store_ok { "ok" } else { "degraded" },

@@ -37,11 +37,7 @@ fn key_json(state: &AppState, key: &ApiKeyRecord) -> Value {
 }
 
 async fn list(state: &AppState, wallet: String) -> EnvelopeResult<Value> {
-    let store = state.keys.store().clone();
-    let keys = tokio::task::spawn_blocking(move || store.list_keys(&wallet))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::from)?;
+    let keys = state.keys.store().list_keys(&wallet).await.map_err(ApiError::from)?;
     let data: Vec<Value> = keys.iter().map(|k| key_json(state, k)).collect();
     Ok(Envelope(json!({ "keys": data })))
 }
@@ -71,23 +67,21 @@ pub async fn list_or_create(
     }
     let wallet = authorize(&state, peer, &headers, Some(&body), Action::KeysCreate, None).await?;
     let spec = create_spec(&body, wallet.address)?;
-    let keys = state.keys.clone();
-    let created = tokio::task::spawn_blocking(move || {
-        let active = keys.store().list_keys(&spec.wallet)?.iter().filter(|k| k.active).count();
-        if active >= MAX_ACTIVE_KEYS {
-            return Ok(None);
-        }
-        keys.create(spec).map(Some)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::from)?
-    .ok_or_else(|| {
-        ApiError::validation(
-            "name",
-            format!("This wallet already has {MAX_ACTIVE_KEYS} active keys; revoke one first."),
-        )
-    })?;
+    let keys = &state.keys;
+    let active = keys
+        .store()
+        .list_keys(&spec.wallet)
+        .await
+        .map_err(ApiError::from)?
+        .iter()
+        .filter(|k| k.active)
+        .count();
+    if active >= MAX_ACTIVE_KEYS {
+        let message =
+            format!("This wallet already has {MAX_ACTIVE_KEYS} active keys; revoke one first.");
+        return Err(ApiError::validation("name", message).into());
+    }
+    let created = keys.create(spec).await.map_err(ApiError::from)?;
     let mut data = key_json(&state, &created.record);
     data["key"] = Value::String(created.secret);
     Ok(Envelope(data))
@@ -147,18 +141,15 @@ pub async fn revoke(
 ) -> EnvelopeResult<Value> {
     let wallet =
         authorize(&state, peer, &headers, Some(&body), Action::KeysRevoke, Some(&key_id)).await?;
-    let keys = state.keys.clone();
-    let id = key_id.clone();
-    let record = tokio::task::spawn_blocking(move || -> Result<Option<ApiKeyRecord>, ApiError> {
-        let Some(key) = keys.store().find_key(&id)? else { return Ok(None) };
-        if key.wallet != wallet.address {
-            return Ok(None);
-        }
-        keys.revoke(&id)?;
-        Ok(keys.store().find_key(&id)?)
-    })
-    .await
-    .map_err(ApiError::internal)??
-    .ok_or_else(|| ApiError::NotFound(format!("Key {key_id}")))?;
+    let keys = &state.keys;
+    let not_found = || ApiError::NotFound(format!("Key {key_id}"));
+    let key =
+        keys.store().find_key(&key_id).await.map_err(ApiError::from)?.ok_or_else(not_found)?;
+    if key.wallet != wallet.address {
+        return Err(not_found().into());
+    }
+    keys.revoke(&key_id).await.map_err(ApiError::from)?;
+    let record =
+        keys.store().find_key(&key_id).await.map_err(ApiError::from)?.ok_or_else(not_found)?;
     Ok(Envelope(key_json(&state, &record)))
 }
