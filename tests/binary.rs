@@ -227,3 +227,44 @@ async fn kill_9_under_load_leaves_a_consistent_ledger() {
     assert_eq!(sum, 5_000_000 - 5 * 37);
     assert!(entries.iter().all(|e| e["balance_after"].as_i64().unwrap() >= 0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_server_keeps_the_first_ones_holds() {
+    let upstream = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("veil.toml");
+    let db = dir.path().join("veil.db");
+    std::fs::write(&config, config_toml(&upstream.base_url(), db.to_str().unwrap(), "")).unwrap();
+    let wallet = "0x00000000000000000000000000000000000000de";
+    let out = veil(&config, &["keys", "create", "--wallet", wallet, "--test", "--plan", "pro"]);
+    let key = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_owned();
+    assert!(
+        veil(&config, &["credits", "grant", "--wallet", wallet, "--usd", "5", "--test"])
+            .status
+            .success()
+    );
+    let (mut first, base, _) = serve(&config, &[]);
+    let client = reqwest::Client::new();
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let r = client
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "endless", "stream": true, "messages": user("x")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        open.push(r);
+    }
+    // A replica starting on the same file must not take the first one's
+    // in-flight holds for a crash's leftovers.
+    let (mut second, _, _) = serve(&config, &[]);
+    let balance = json_of(&config, &["credits", "balance", "--wallet", wallet, "--json"]);
+    assert_eq!(balance["test"]["open_holds"], 3);
+    second.kill().unwrap();
+    second.wait().unwrap();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    drop(open);
+}

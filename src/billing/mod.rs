@@ -232,6 +232,31 @@ pub enum LedgerError {
     Store(String),
 }
 
+/// Settles, retrying while the store is unreachable (a database restart):
+/// settling is idempotent per hold, so a retry after a commit whose answer
+/// was lost returns the first outcome instead of charging twice. Gives up
+/// after about 20 seconds; the hold is then released as stale.
+pub async fn settle_retrying(
+    ledger: &dyn Ledger,
+    settle: Settle,
+) -> Result<Settlement, LedgerError> {
+    let mut wait = std::time::Duration::from_millis(50);
+    for _ in 0..SETTLE_ATTEMPTS {
+        match ledger.settle(settle.clone()).await {
+            Err(LedgerError::Store(reason)) => {
+                tracing::warn!(%reason, hold_id = %settle.hold_id, "settlement failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(4));
+            }
+            other => return other,
+        }
+    }
+    ledger.settle(settle).await
+}
+
+/// Attempts before the last one of [`settle_retrying`] (~20 s in all).
+const SETTLE_ATTEMPTS: usize = 10;
+
 impl From<crate::store::CommitFailed> for LedgerError {
     fn from(err: crate::store::CommitFailed) -> Self {
         Self::Store(err.0)
@@ -331,6 +356,7 @@ pub trait Ledger: Send + Sync {
     /// The account's open holds, oldest first (at most `limit`).
     async fn open_holds(&self, account: Account, limit: u32) -> Result<Vec<OpenHold>, LedgerError>;
     async fn entries(&self, query: EntryQuery) -> Result<Vec<Entry>, LedgerError>;
-    /// Releases every open hold (after a crash, at start); returns how many.
-    async fn release_open_holds(&self) -> Result<u64, LedgerError>;
+    /// Releases, uncharged, the open holds taken before `created_before_ms`
+    /// (left by a replica that crashed); returns how many.
+    async fn release_stale_holds(&self, created_before_ms: i64) -> Result<u64, LedgerError>;
 }

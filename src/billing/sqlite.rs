@@ -441,11 +441,13 @@ impl Ledger for SqliteLedger {
         .await
     }
 
-    async fn release_open_holds(&self) -> Result<u64, LedgerError> {
-        self.write(|tx, now| {
+    async fn release_stale_holds(&self, created_before_ms: i64) -> Result<u64, LedgerError> {
+        self.write(move |tx, now| {
             let open: Vec<OpenHold> = tx
-                .prepare(&format!("SELECT {HOLD_COLUMNS} FROM holds WHERE status = 'open'"))?
-                .query_map([], hold_from_row)?
+                .prepare(&format!(
+                    "SELECT {HOLD_COLUMNS} FROM holds WHERE status = 'open' AND created_at < ?1"
+                ))?
+                .query_map([created_before_ms], hold_from_row)?
                 .map(|r| r.map(|(hold, _, _)| hold))
                 .collect::<Result<_, _>>()?;
             for hold in &open {

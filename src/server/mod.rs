@@ -92,10 +92,10 @@ async fn not_found(uri: Uri) -> ApiError {
 /// the caller can show it once.
 pub async fn bootstrap_key(state: &AppState) -> anyhow::Result<Option<String>> {
     let keys = &state.keys;
-    if keys.store().count_keys()? > 0 {
+    if keys.store().count_keys().await? > 0 {
         return Ok(None);
     }
-    let created = keys.create(KeySpec::new(BOOTSTRAP_WALLET, "bootstrap", KeyMode::Test))?;
+    let created = keys.create(KeySpec::new(BOOTSTRAP_WALLET, "bootstrap", KeyMode::Test)).await?;
     let amount = usd_f64_to_micro(state.config.billing.bootstrap_test_usd);
     if amount > 0 {
         let account = Account { wallet: BOOTSTRAP_WALLET.into(), mode: KeyMode::Test };
@@ -119,9 +119,17 @@ pub async fn run(state: AppState) -> anyhow::Result<()> {
 /// most `server.shutdown_grace_secs` and waits for background settlements.
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
-    let released = state.ledger.release_open_holds().await?;
-    if released > 0 {
-        tracing::warn!(released, "released holds left open by an unclean stop (nothing charged)");
+    // Alone on the store: every open hold is a stopped process's.
+    if state.store.claim_server().await? {
+        let released = state.ledger.release_stale_holds(state.clock.now_ms() + 1).await?;
+        if released > 0 {
+            tracing::warn!(
+                released,
+                "released holds left open by a stopped process (nothing charged)"
+            );
+        }
+    } else {
+        release_stale_holds(&state).await?;
     }
     if state.config.bootstrap_key
         && let Some(secret) = bootstrap_key(&state).await?
@@ -131,6 +139,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
     // Load the tokenizers before accepting traffic, so no request pays for it.
     tokio::task::spawn_blocking(crate::tokens::warm_up).await?;
     let flusher = spawn_touch_flusher(&state);
+    let sweeper = spawn_hold_sweeper(&state);
     tracing::info!(addr = %local, models = state.catalog.iter().count(), "veil listening");
     println!("Veil listening on http://{local}");
 
@@ -158,8 +167,8 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
         tracing::error!(pending = tasks.len(), "background settlements did not finish in time");
     }
     let _ = flusher.await;
-    let keys_for_flush = keys.clone();
-    tokio::task::spawn_blocking(move || keys_for_flush.flush_touches()).await??;
+    let _ = sweeper.await;
+    keys.flush_touches().await?;
     tracing::info!("veil stopped");
     Ok(())
 }
@@ -178,11 +187,50 @@ fn spawn_touch_flusher(state: &AppState) -> tokio::task::JoinHandle<()> {
                 _ = tick.tick() => {}
                 () = shutdown.cancelled() => return,
             }
-            let keys = keys.clone();
-            match tokio::task::spawn_blocking(move || keys.flush_touches()).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(err)) => tracing::warn!(error = %err, "could not write last_used_at"),
-                Err(err) => tracing::warn!(error = %err, "last_used_at flush panicked"),
+            if let Err(err) = keys.flush_touches().await {
+                tracing::warn!(error = %err, "could not write last_used_at");
+            }
+        }
+    })
+}
+
+/// How old an open hold must be before any replica may release it: no
+/// request outlives its provider's timeout plus the shutdown grace, so an
+/// older open hold belongs to a process that died.
+pub fn stale_hold_after(config: &crate::config::Config) -> Duration {
+    let longest = config.providers.iter().map(|p| p.timeout_secs).fold(0.0, f64::max);
+    Duration::from_secs_f64(longest + config.server.shutdown_grace_secs) + STALE_HOLD_MARGIN
+}
+
+/// Added to [`stale_hold_after`] for clock skew between replicas.
+const STALE_HOLD_MARGIN: Duration = Duration::from_secs(60);
+
+/// How often a running server looks for stale holds.
+const HOLD_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Releases (uncharged) the open holds older than [`stale_hold_after`]:
+/// those of a replica that crashed. Holds of live replicas are younger.
+async fn release_stale_holds(state: &AppState) -> anyhow::Result<u64> {
+    let age = i64::try_from(stale_hold_after(&state.config).as_millis()).unwrap_or(i64::MAX);
+    let released = state.ledger.release_stale_holds(state.clock.now_ms() - age).await?;
+    if released > 0 {
+        tracing::warn!(released, "released holds left open by a stopped process (nothing charged)");
+    }
+    Ok(released)
+}
+
+fn spawn_hold_sweeper(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HOLD_SWEEP_EVERY);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = state.shutdown.cancelled() => return,
+            }
+            if let Err(err) = release_stale_holds(&state).await {
+                tracing::warn!(error = %err, "could not release stale holds");
             }
         }
     })

@@ -204,8 +204,9 @@ impl Charge {
             .settle(&self.limits, self.admission.reserved_tokens, usage.total(), now)
             .await;
         let settle = Settle { hold_id: self.hold.hold_id.clone(), cost, usage };
-        let settled =
-            self.state.ledger.settle(settle).await.map_err(LedgerError::into_api_error)?;
+        let settled = crate::billing::settle_retrying(self.state.ledger.as_ref(), settle)
+            .await
+            .map_err(LedgerError::into_api_error)?;
         Ok(settled.charged)
     }
 
@@ -213,7 +214,7 @@ impl Charge {
     /// waits for it.
     fn in_background(self, work: impl FnOnce(Self) -> BoxFuture + Send + 'static) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            tracing::error!(hold_id = %self.hold.hold_id, "no runtime to settle on; the hold is released at next start");
+            tracing::error!(hold_id = %self.hold.hold_id, "no runtime to settle on; the hold is released once stale");
             return;
         };
         let tasks = self.state.tasks.clone();
@@ -256,7 +257,7 @@ type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
 
 fn log_settle(result: Result<i64, ApiError>) {
     if let Err(err) = result {
-        tracing::error!(code = err.code(), "settlement failed; the hold is released at next start");
+        tracing::error!(code = err.code(), "settlement failed; the hold is released once stale");
     }
 }
 
