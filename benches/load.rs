@@ -8,7 +8,9 @@
 //! `cargo bench --bench load` (`LOAD_SECS=5` for longer cells,
 //! `LOAD_C=16` and `LOAD_MODES=json` to run only some cells). `LOAD_BASELINE`
 //! names another `veil` binary (an older build) to measure in the same run,
-//! as a third column set.
+//! as a third column set. `LOAD_BASELINE_DATABASE_URL` and
+//! `LOAD_BASELINE_REDIS_URL` run the baseline on that store and limiter (by
+//! default this build: e.g. PostgreSQL + Redis against SQLite + in process).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/common/mod.rs"]
@@ -140,12 +142,23 @@ struct Running {
 }
 
 impl Running {
-    fn start(bin: &str, upstream_base: &str) -> Self {
+    /// `veil serve` of `bin` on `database_url` (a fresh SQLite file when
+    /// `None`), with limits in `redis_url` when set.
+    fn start(
+        bin: &str,
+        upstream_base: &str,
+        database_url: Option<&str>,
+        redis_url: Option<&str>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("veil.db");
+        let file = dir.path().join("veil.db");
+        let db = database_url.unwrap_or(file.to_str().unwrap());
         let config = dir.path().join("veil.toml");
-        let extra = "\n[plans.enterprise]\nrpm = 100000000\ntpm = 100000000000\ndaily_requests = 100000000000\n";
-        let text = common::config_toml(upstream_base, db.to_str().unwrap(), extra)
+        let redis = redis_url.map(|u| format!("redis_url = \"{u}\"")).unwrap_or_default();
+        let extra = format!(
+            "{redis}\n[plans.enterprise]\nrpm = 100000000\ntpm = 100000000000\ndaily_requests = 100000000000\n"
+        );
+        let text = common::config_toml(upstream_base, db, &extra)
             .replace("key_cache_ms = 0", "key_cache_ms = 1000")
             .replace("timeout_secs = 1.0", "timeout_secs = 30");
         std::fs::write(&config, text).unwrap();
@@ -203,18 +216,31 @@ fn main() {
         return; // `cargo bench -- --list` probes harness-less benches
     }
     let secs: f64 = std::env::var("LOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
-    let baseline_bin = std::env::var("LOAD_BASELINE").ok();
+    let baseline_db = std::env::var("LOAD_BASELINE_DATABASE_URL").ok();
+    let baseline_redis = std::env::var("LOAD_BASELINE_REDIS_URL").ok();
+    let baseline_bin = std::env::var("LOAD_BASELINE")
+        .ok()
+        .or_else(|| (baseline_db.is_some() || baseline_redis.is_some()).then(|| VEIL.to_owned()));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async move {
         let upstream = common::MockUpstream::start().await;
-        let veil = Running::start(VEIL, &upstream.base_url());
+        let veil = Running::start(VEIL, &upstream.base_url(), None, None);
         let rss_idle = rss_kib(veil.child.id(), "VmRSS:");
-        let baseline = baseline_bin.as_deref().map(|bin| Running::start(bin, &upstream.base_url()));
+        let baseline = baseline_bin.as_deref().map(|bin| {
+            Running::start(bin, &upstream.base_url(), baseline_db.as_deref(), baseline_redis.as_deref())
+        });
         let direct_url = format!("{}/chat/completions", upstream.base_url());
 
         println!("\n{secs} s per cell; added = Veil − direct (same run)");
         if let Some(bin) = &baseline_bin {
-            println!("baseline = {bin}, measured in the same run");
+            let on = |url: &Option<String>, default: &str| {
+                url.as_deref().map_or(default.to_owned(), |u| u.split("://").next().unwrap_or(u).to_owned())
+            };
+            println!(
+                "baseline = {bin} on {} + limits {}, measured in the same run",
+                on(&baseline_db, "sqlite"),
+                on(&baseline_redis, "in process")
+            );
         }
         println!();
         println!("| mode | c | direct req/s | Veil req/s | Veil/direct | baseline req/s | direct p50 ms | Veil p50 ms | added p50 ms | baseline p50 ms | direct p99 ms | Veil p99 ms | baseline p99 ms | direct TTFT p50 | Veil TTFT p50 |");
