@@ -5,7 +5,8 @@
 //! A prediction matches a gold entity of the same type when their overlap
 //! covers at least half of each. Leak rate: gold entities not fully covered
 //! by redacted spans of any type. Hard-negative FP rate: negative cases with
-//! any finding. Run with `--nocapture` to see the table.
+//! any finding. Run with `--nocapture` to see the table, and with
+//! `PII_FIXTURES_SHOW=1` to list each leak and each hit on a negative.
 
 use std::collections::BTreeMap;
 
@@ -57,6 +58,7 @@ fn fixture_scores_meet_the_floors() {
         .expect("pipeline (run scripts/setup.sh)");
     assert!(pipeline.has_ner(), "the default pipeline runs NER");
     let session = pipeline.session(TextConfig::default());
+    let show = std::env::var_os("PII_FIXTURES_SHOW").is_some();
 
     let mut by_type: BTreeMap<String, Counts> = BTreeMap::new();
     let (mut gold_total, mut leaked) = (0_u32, 0_u32);
@@ -75,6 +77,20 @@ fn fixture_scores_meet_the_floors() {
             negatives += 1;
             if !predicted.is_empty() {
                 negatives_hit += 1;
+                if show {
+                    let what: Vec<String> = found
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{}={:?}@{:.2}",
+                                f.entity.name(),
+                                &case.text[f.start..f.end],
+                                f.score
+                            )
+                        })
+                        .collect();
+                    println!("negative hit: {}", what.join(", "));
+                }
             }
         }
         let mut used = vec![false; predicted.len()];
@@ -84,6 +100,11 @@ fn fixture_scores_meet_the_floors() {
                 (g.start..g.end).all(|c| predicted.iter().any(|(_, s, e)| *s <= c && c < *e));
             if !covered {
                 leaked += 1;
+                if show {
+                    let value: String =
+                        case.text.chars().skip(g.start).take(g.end - g.start).collect();
+                    println!("leak {}: {value:?} in {:?}", g.kind, case.text);
+                }
             }
             let hit = predicted.iter().enumerate().position(|(i, (t, s, e))| {
                 let overlap = (*e).min(g.end).saturating_sub((*s).max(g.start));
@@ -134,7 +155,7 @@ fn fixture_scores_meet_the_floors() {
     // model needs more varied training data; these floors only stop it
     // from getting worse.
     assert!(pattern_f1 >= 0.95, "pattern micro F1 {pattern_f1:.3} < 0.95");
-    assert!(ner_f1 >= 0.65, "NER micro F1 {ner_f1:.3} < 0.65");
-    assert!(fp_rate <= 0.22, "hard-negative FP rate {fp_rate:.3} > 0.22");
-    assert!(leak_rate <= 0.05, "leak rate {leak_rate:.3} > 0.05");
+    assert!(ner_f1 >= 0.68, "NER micro F1 {ner_f1:.3} < 0.68");
+    assert!(fp_rate <= 0.15, "hard-negative FP rate {fp_rate:.3} > 0.15");
+    assert!(leak_rate <= 0.045, "leak rate {leak_rate:.3} > 0.045");
 }

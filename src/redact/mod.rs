@@ -12,6 +12,7 @@
 pub mod checksum;
 pub mod dictionary;
 pub mod entity;
+mod gate;
 pub mod ner;
 pub mod patterns;
 pub mod pipeline;

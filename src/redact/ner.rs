@@ -2,9 +2,10 @@
 //! model run by ONNX Runtime (`models/ner/`; how it was built is in its
 //! README).
 //!
-//! Texts are tokenized once, cut into windows of [`WINDOW`] tokens that
-//! overlap by [`OVERLAP`], and all windows of a request run as batches; a
-//! token's label comes from the window where it sits farthest from an edge.
+//! Texts are tokenized once and cut into windows of [`WINDOW`] tokens that
+//! overlap by [`OVERLAP`]; the windows that reach a line that may hold a name
+//! (`gate`) run, all of a request's as batches of similar lengths. A token's
+//! label comes from the window where it sits farthest from an edge.
 //! BIO labels become spans, widened to whole words; a span's score is the
 //! mean probability of its tokens. Sessions are pooled: ONNX Runtime runs
 //! one call per session at a time.
@@ -109,8 +110,12 @@ impl Ner {
     /// Runs the windows; returns per-window, per-token (tag index, prob).
     fn infer(&self, windows: &[&[i64]]) -> Result<Vec<Vec<(usize, f32)>>, RedactError> {
         let model_err = |e: &dyn std::fmt::Display| RedactError::Model(e.to_string());
-        let mut out = Vec::with_capacity(windows.len());
-        for batch in windows.chunks(BATCH) {
+        // Batches of similar lengths pad less.
+        let mut order: Vec<usize> = (0..windows.len()).collect();
+        order.sort_by_key(|&i| windows[i].len());
+        let mut out = vec![Vec::new(); windows.len()];
+        for batch_order in order.chunks(BATCH) {
+            let batch: Vec<&[i64]> = batch_order.iter().map(|&i| windows[i]).collect();
             let width = batch.iter().map(|w| w.len()).max().unwrap_or(0) + 2;
             let n = batch.len();
             let mut ids = vec![0_i64; n * width];
@@ -146,7 +151,7 @@ impl Ner {
                     let at = (b * width + t + 1) * classes;
                     tokens.push(softmax_argmax(&logits[at..at + classes]));
                 }
-                out.push(tokens);
+                out[batch_order[b]] = tokens;
             }
         }
         Ok(out)
@@ -172,11 +177,13 @@ fn softmax_argmax(logits: &[f32]) -> (usize, f32) {
     (best, (value - max).exp() / sum)
 }
 
-/// One text's tokens, windows (start, len) and its predictions.
+/// One text's tokens, its windows (start, len) and which of them run.
 struct Prepared {
+    text: usize,
     ids: Vec<i64>,
     offsets: Vec<(usize, usize)>,
     windows: Vec<(usize, usize)>,
+    run: Vec<bool>,
 }
 
 fn windows_of(len: usize) -> Vec<(usize, usize)> {
@@ -210,8 +217,14 @@ impl Redactor for Ner {
         texts: &[&str],
         wanted: EntitySet,
     ) -> Result<Vec<Vec<Finding>>, RedactError> {
-        let mut prepared = Vec::with_capacity(texts.len());
-        for text in texts {
+        let mut prepared = Vec::new();
+        for (t, text) in texts.iter().enumerate() {
+            let lines = super::gate::lines_to_read(text);
+            if lines.is_empty() {
+                continue;
+            }
+            // The whole text is tokenized (context crosses lines); only
+            // windows that reach a line worth reading run.
             let encoding = self
                 .tokenizer
                 .encode(*text, false)
@@ -219,18 +232,34 @@ impl Redactor for Ner {
             let ids: Vec<i64> = encoding.get_ids().iter().map(|&i| i64::from(i)).collect();
             let offsets = encoding.get_offsets().to_vec();
             let windows = windows_of(ids.len());
-            prepared.push(Prepared { ids, offsets, windows });
+            let run = windows
+                .iter()
+                .map(|&(s, n)| {
+                    let (from, to) = (offsets[s].0, offsets[s + n - 1].1);
+                    lines.iter().any(|&(a, b)| a < to && from < b)
+                })
+                .collect();
+            prepared.push(Prepared { text: t, ids, offsets, windows, run });
         }
         let slices: Vec<&[i64]> = prepared
             .iter()
-            .flat_map(|p| p.windows.iter().map(|&(s, n)| &p.ids[s..s + n]))
+            .flat_map(|p| {
+                p.windows
+                    .iter()
+                    .zip(&p.run)
+                    .filter(|(_, run)| **run)
+                    .map(|(&(s, n), _)| &p.ids[s..s + n])
+            })
             .collect();
         let mut predictions = self.infer(&slices)?.into_iter();
-        let mut all = Vec::with_capacity(texts.len());
-        for (text, p) in texts.iter().zip(&prepared) {
+        let mut all = vec![Vec::new(); texts.len()];
+        for p in &prepared {
             let mut tokens = vec![(0_usize, 0_f32); p.ids.len()];
             let last = p.windows.len().saturating_sub(1);
             for (w, &(start, n)) in p.windows.iter().enumerate() {
+                if !p.run[w] {
+                    continue;
+                }
                 let Some(pred) = predictions.next() else { break };
                 let lo = if w == 0 { 0 } else { OVERLAP / 2 };
                 let hi = if w == last { n } else { n - OVERLAP / 2 };
@@ -239,7 +268,7 @@ impl Redactor for Ner {
                     tokens[start + lo..start + hi].copy_from_slice(&pred[lo..hi]);
                 }
             }
-            all.push(self.spans(text, &p.offsets, &tokens, wanted));
+            all[p.text] = self.spans(texts[p.text], &p.offsets, &tokens, wanted);
         }
         Ok(all)
     }
@@ -260,7 +289,7 @@ impl Ner {
             if let Some((entity, start, end, sum, n)) = c {
                 let (start, end) = widen(text, start, end);
                 for (s, e) in clean(text, start, end, cased) {
-                    if entity == Entity::Person && text[s..e].chars().any(|c| c.is_ascii_digit()) {
+                    if !plausible(entity, &text[s..e]) {
                         continue;
                     }
                     out.push(Finding::new(entity, s, e, sum / n as f32, Source::Ner));
@@ -365,6 +394,16 @@ fn clean(text: &str, start: usize, end: usize, cased: bool) -> Vec<(usize, usize
     out
 }
 
+/// Names have a word of letters: "244ms", "37" or a hex id are not one
+/// (the model sometimes tags them in logs); person names have no digits.
+fn plausible(entity: Entity, span: &str) -> bool {
+    if entity == Entity::Person && span.chars().any(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    span.split(|c: char| !c.is_alphanumeric())
+        .any(|w| w.chars().count() >= 2 && w.chars().all(char::is_alphabetic))
+}
+
 /// Widens a span to whole words and drops edge punctuation.
 fn widen(text: &str, mut start: usize, mut end: usize) -> (usize, usize) {
     while let Some(c) = text[..start].chars().next_back().filter(|c| c.is_alphanumeric()) {
@@ -415,6 +454,17 @@ mod tests {
             .map(|(s, e)| &"call john smith"[s..e])
             .collect();
         assert_eq!(got, ["john smith"]);
+    }
+
+    #[test]
+    fn numbers_and_ids_are_not_names() {
+        assert!(!plausible(Entity::Location, "244ms"));
+        assert!(!plausible(Entity::Location, "e019f02980ce"));
+        assert!(!plausible(Entity::Organization, "37"));
+        assert!(!plausible(Entity::Person, "Agent 47"));
+        assert!(plausible(Entity::Location, "221B Baker Street"));
+        assert!(plausible(Entity::Person, "Zoë O'Neil"));
+        assert!(plausible(Entity::Location, "Bigot-la-Forêt"));
     }
 
     #[test]

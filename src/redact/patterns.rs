@@ -9,7 +9,9 @@
 //! (`phone`, `born`, `ssn`, ...) are looked up only around candidates.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::OnceLock;
 
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 use super::checksum;
@@ -34,12 +36,19 @@ struct Rule {
     group: usize,
     check: Check,
     /// Words near a candidate that raise its score.
-    context: &'static [&'static str],
+    context: &'static ContextWords,
     /// Candidates are runs of number groups that may hold several values
     /// side by side ("call +44 20 7946 0958 4111 1111 1111 1111"): when the
     /// whole run fails, its sub-runs are tried.
     split: bool,
+    /// Fewest digits a value of a `split` rule has: runs with fewer are
+    /// dropped without trying their sub-runs.
+    min_digits: usize,
+    /// The rule runs only on texts holding one of these bytes (none: always).
+    needs: &'static [u8],
 }
+
+const DIGITS: &[u8] = b"0123456789";
 
 /// All pattern rules, compiled once.
 pub struct Patterns {
@@ -49,7 +58,7 @@ pub struct Patterns {
 const CONTEXT_BOOST: f32 = 0.2;
 const CONTEXT_WINDOW: usize = 48;
 
-const PHONE_CONTEXT: &[&str] = &[
+const PHONE_CONTEXT_WORDS: &[&str] = &[
     "phone",
     "tel",
     "mobile",
@@ -72,7 +81,7 @@ const PHONE_CONTEXT: &[&str] = &[
     "tél",
     "portable",
 ];
-const CARD_CONTEXT: &[&str] = &[
+const CARD_CONTEXT_WORDS: &[&str] = &[
     "card",
     "visa",
     "mastercard",
@@ -85,9 +94,9 @@ const CARD_CONTEXT: &[&str] = &[
     "tarjeta",
     "carte",
 ];
-const SSN_CONTEXT: &[&str] =
+const SSN_CONTEXT_WORDS: &[&str] =
     &["ssn", "social security", "social-security", "ss#", "ss no", "taxpayer", "tin"];
-const BIRTH_CONTEXT: &[&str] = &[
+const BIRTH_CONTEXT_WORDS: &[&str] = &[
     "born",
     "birth",
     "dob",
@@ -109,7 +118,44 @@ const BIRTH_CONTEXT: &[&str] = &[
     "nasceu",
     "date de naissance",
 ];
-const NO_CONTEXT: &[&str] = &[];
+static PHONE_CONTEXT: ContextWords = ContextWords::new(PHONE_CONTEXT_WORDS);
+static CARD_CONTEXT: ContextWords = ContextWords::new(CARD_CONTEXT_WORDS);
+static SSN_CONTEXT: ContextWords = ContextWords::new(SSN_CONTEXT_WORDS);
+static BIRTH_CONTEXT: ContextWords = ContextWords::new(BIRTH_CONTEXT_WORDS);
+static NO_CONTEXT: ContextWords = ContextWords::new(&[]);
+
+/// Context words, searched case-insensitively in one pass.
+pub(crate) struct ContextWords {
+    words: &'static [&'static str],
+    searcher: OnceLock<Option<AhoCorasick>>,
+}
+
+impl ContextWords {
+    const fn new(words: &'static [&'static str]) -> Self {
+        Self { words, searcher: OnceLock::new() }
+    }
+
+    fn searcher(&self) -> Option<&AhoCorasick> {
+        self.searcher
+            .get_or_init(|| {
+                // ASCII letters fold in the search; other letters are added
+                // in upper and title case ("Teléfono", "TELÉFONO").
+                let mut all: Vec<String> = Vec::new();
+                for w in self.words {
+                    all.push((*w).to_owned());
+                    if !w.is_ascii() {
+                        all.push(w.to_uppercase());
+                        let mut chars = w.chars();
+                        if let Some(first) = chars.next() {
+                            all.push(first.to_uppercase().chain(chars).collect());
+                        }
+                    }
+                }
+                AhoCorasick::builder().ascii_case_insensitive(true).build(all).ok()
+            })
+            .as_ref()
+    }
+}
 
 impl Patterns {
     pub fn new() -> Result<Self, regex::Error> {
@@ -140,95 +186,95 @@ impl Patterns {
         .join("|");
         let key_names = r"password|passwd|passphrase|pwd|pass|secret|secret[_\-]?key|api[_\-]?key|apikey|access[_\-]?key|access[_\-]?token|auth[_\-]?token|token|client[_\-]?secret|private[_\-]?key|db[_\-]?pass(?:word)?|aws_secret_access_key";
         let rules = vec![
-            rule(Entity::Secret, &secret_literals, 0, check_secret, NO_CONTEXT)?,
+            rule(Entity::Secret, &secret_literals, 0, check_secret, &NO_CONTEXT)?,
             rule(
                 Entity::Secret,
                 &format!(
-                    r#"(?i)(?:\b|_)(?:{key_names})["']?\s*(?::=|=>|[:=])\s*["']?([^\s"',;&<>`]{{4,}})"#
+                    r#"(?i)(?:\b|_)(?:{key_names})["']?\s*(?::=|=>|[:=])\s*["']?([^\s"',;<>`]{{4,}})"#
                 ),
                 1,
                 check_assigned_secret,
-                NO_CONTEXT,
+                &NO_CONTEXT,
             )?,
             rule(
                 Entity::Secret,
                 r#"(?i)\b(?:password|passcode|pin)\s+(?:is|was|=)\s+["']?([^\s"',;]{4,})"#,
                 1,
                 check_assigned_secret,
-                NO_CONTEXT,
+                &NO_CONTEXT,
             )?,
             rule(
                 Entity::Secret,
                 r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@",
                 1,
                 check_assigned_secret,
-                NO_CONTEXT,
+                &NO_CONTEXT,
             )?,
             rule(
                 Entity::Secret,
                 r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{20,}=*)",
                 1,
                 check_secret,
-                NO_CONTEXT,
+                &NO_CONTEXT,
             )?,
             rule(
                 Entity::EmailAddress,
                 r"(?i)\b[a-z0-9][a-z0-9._%+\-]{0,63}@(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b",
                 0,
                 check_email,
-                NO_CONTEXT,
+                &NO_CONTEXT,
             )?,
             rule(
                 Entity::Url,
                 r#"(?i)\b(?:(?:https?|ftp|wss?)://|www\.)[^\s<>"'`{}|\\^\[\]]+"#,
                 0,
                 check_url,
-                NO_CONTEXT,
+                &NO_CONTEXT,
             )?,
             rule(
                 Entity::IpAddress,
                 r"\b\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?\b",
                 0,
                 check_ipv4,
-                NO_CONTEXT,
+                &NO_CONTEXT,
             )?,
             rule(
                 Entity::IpAddress,
                 r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:\d{1,3}(?:\.\d{1,3}){3})?(?:%[0-9a-z]+)?",
                 0,
                 check_ipv6,
-                NO_CONTEXT,
+                &NO_CONTEXT,
             )?,
             rule(
                 Entity::IbanCode,
                 r"(?i)\b[a-z]{2}\d{2}(?: ?[a-z0-9]{4}){2,8}(?: ?[a-z0-9]{1,4})?\b",
                 0,
                 check_iban,
-                NO_CONTEXT,
+                &NO_CONTEXT,
             )?,
-            rule(Entity::CreditCard, r"\b\d(?:[ \-]?\d){11,18}\b", 0, check_card, CARD_CONTEXT)?,
+            rule(Entity::CreditCard, r"\b\d(?:[ \-]?\d){11,18}\b", 0, check_card, &CARD_CONTEXT)?,
             rule(
                 Entity::UsSsn,
                 r"\b\d{3}-\d{2}-\d{4}\b|\b\d{3} \d{2} \d{4}\b|\b\d{9}\b",
                 0,
                 check_ssn,
-                SSN_CONTEXT,
+                &SSN_CONTEXT,
             )?,
             rule(
                 Entity::PhoneNumber,
                 r"(?:\+|\b00)?(?:\(\d{1,5}\)|\b\d{1,5})(?:[ .\-]?\(\d{1,5}\)|[ .\-]?\d{1,6}){1,6}\b",
                 0,
                 check_phone,
-                PHONE_CONTEXT,
+                &PHONE_CONTEXT,
             )?,
             rule(
                 Entity::Crypto,
                 r"\b0x[0-9a-fA-F]{40}\b|(?i:\b(?:bc|tb|ltc)1[02-9ac-hj-np-z]{8,87}\b)|\b[13LMmn2][1-9A-HJ-NP-Za-km-z]{25,34}\b",
                 0,
                 check_crypto,
-                NO_CONTEXT,
+                &NO_CONTEXT,
             )?,
-            rule(Entity::DateTime, &date, 0, check_birth_date, BIRTH_CONTEXT)?,
+            rule(Entity::DateTime, &date, 0, check_birth_date, &BIRTH_CONTEXT)?,
         ];
         Ok(Self { rules })
     }
@@ -244,13 +290,31 @@ fn rule(
     pattern: &str,
     group: usize,
     check: Check,
-    context: &'static [&'static str],
+    context: &'static ContextWords,
 ) -> Result<Rule, regex::Error> {
     // ASCII `\b` and `\d` keep the regex on its DFA paths for any input.
     let pattern = pattern.replace(r"\b", r"(?-u:\b)").replace(r"\d", "[0-9]");
     let regex = regex::RegexBuilder::new(&pattern).size_limit(32 << 20).build()?;
-    let split = matches!(entity, Entity::CreditCard | Entity::PhoneNumber | Entity::UsSsn);
-    Ok(Rule { entity, regex, group, check, context, split })
+    let min_digits = match entity {
+        Entity::CreditCard => 13,
+        Entity::UsSsn => 9,
+        Entity::PhoneNumber => 7,
+        _ => 0,
+    };
+    let split = min_digits > 0;
+    let needs: &[u8] = match entity {
+        Entity::EmailAddress => b"@",
+        // IPv6 may be all letters ("dead:beef::cafe").
+        Entity::IpAddress => b"0123456789:",
+        Entity::IbanCode
+        | Entity::CreditCard
+        | Entity::UsSsn
+        | Entity::PhoneNumber
+        | Entity::Crypto
+        | Entity::DateTime => DIGITS,
+        _ => b"",
+    };
+    Ok(Rule { entity, regex, group, check, context, split, min_digits, needs })
 }
 
 /// Validated values inside `start..end`, trying sub-runs that start and end
@@ -293,7 +357,15 @@ impl Redactor for Patterns {
         wanted: EntitySet,
         out: &mut Vec<Finding>,
     ) -> Result<(), RedactError> {
-        for rule in self.rules.iter().filter(|r| wanted.contains(r.entity)) {
+        let mut present = [false; 256];
+        for &b in text.as_bytes() {
+            present[usize::from(b)] = true;
+        }
+        let runs = |r: &&Rule| {
+            wanted.contains(r.entity)
+                && (r.needs.is_empty() || r.needs.iter().any(|&b| present[usize::from(b)]))
+        };
+        for rule in self.rules.iter().filter(runs) {
             let mut push = |hits: Vec<Hit>| {
                 for hit in hits {
                     let mut score = hit.score;
@@ -308,6 +380,13 @@ impl Redactor for Patterns {
                 // group, so a value glued to another is still found.
                 let mut pos = 0;
                 while let Some(m) = rule.regex.find_at(text, pos) {
+                    if m.as_str().bytes().filter(u8::is_ascii_digit).count() < rule.min_digits {
+                        pos = m.end();
+                        if pos >= text.len() {
+                            break;
+                        }
+                        continue;
+                    }
                     let hits = match (rule.check)(text, m.start(), m.end()) {
                         Some(hit) => vec![hit],
                         None => split_hits(text, m.start(), m.end(), rule.check),
@@ -365,20 +444,29 @@ fn window(text: &str, start: usize, end: usize, before: usize, after: usize) -> 
     w
 }
 
-fn has_context(text: &str, start: usize, end: usize, words: &[&str]) -> bool {
-    if words.is_empty() {
-        return false;
-    }
-    let w = window(text, start, end, CONTEXT_WINDOW, 16);
-    words.iter().any(|word| contains_word(&w, word))
+/// A context word shortly before `start` or just after `end`, not glued to
+/// letters on its left (so "tel" does not match "hotel").
+fn has_context(text: &str, start: usize, end: usize, words: &ContextWords) -> bool {
+    near(text, start, end, (CONTEXT_WINDOW, 16), words)
 }
 
-/// `word` occurs in `haystack` not glued to letters on its left (so "tel"
-/// does not match "hotel").
-fn contains_word(haystack: &str, word: &str) -> bool {
-    haystack
-        .match_indices(word)
-        .any(|(i, _)| !haystack[..i].chars().next_back().is_some_and(char::is_alphanumeric))
+/// A context word within `before` bytes before `start` or `after` bytes
+/// after `end`.
+fn near(
+    text: &str,
+    start: usize,
+    end: usize,
+    (before, after): (usize, usize),
+    words: &ContextWords,
+) -> bool {
+    let Some(searcher) = words.searcher() else { return false };
+    let from = floor_boundary(text, start.saturating_sub(before));
+    let to = ceil_boundary(text, (end + after).min(text.len()));
+    [&text[from..start], &text[end..to]].into_iter().any(|region| {
+        searcher
+            .find_overlapping_iter(region)
+            .any(|m| !region[..m.start()].chars().next_back().is_some_and(char::is_alphanumeric))
+    })
 }
 
 fn prev_char(text: &str, i: usize) -> Option<char> {
@@ -389,8 +477,37 @@ fn next_char(text: &str, i: usize) -> Option<char> {
     text[i..].chars().next()
 }
 
-fn digits_of(s: &str) -> String {
-    s.chars().filter(char::is_ascii_digit).collect()
+/// The ASCII digits of a candidate, without allocating (checks run on
+/// every number in a text). More than [`Digits::CAP`] digits read as
+/// exactly `CAP + 1` of them: too many for any rule.
+struct Digits {
+    buf: [u8; Digits::CAP + 1],
+    len: usize,
+}
+
+impl Digits {
+    const CAP: usize = 24;
+}
+
+impl std::ops::Deref for Digits {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+fn digits_of(s: &str) -> Digits {
+    let mut d = Digits { buf: [b'0'; Digits::CAP + 1], len: 0 };
+    for b in s.bytes().filter(u8::is_ascii_digit) {
+        if d.len > Digits::CAP {
+            break;
+        }
+        d.buf[d.len] = b;
+        d.len += 1;
+    }
+    d
 }
 
 fn hit(start: usize, end: usize, score: f32) -> Option<Hit> {
@@ -417,10 +534,24 @@ fn check_secret(text: &str, start: usize, end: usize) -> Option<Hit> {
 }
 
 /// `password=...` values: anything but obvious placeholders and references.
+/// Where `&name=` starts in `v`, if it does.
+fn next_parameter(v: &str) -> Option<usize> {
+    v.match_indices('&').map(|(i, _)| i).find(|&i| {
+        let rest = &v[i + 1..];
+        let name = rest.find('=').map_or("", |eq| &rest[..eq]);
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
+}
+
 fn check_assigned_secret(text: &str, start: usize, end: usize) -> Option<Hit> {
+    // In a query string the value ends where the next parameter starts
+    // (`password=x&user=y`); elsewhere `&` is part of it.
+    let mut end = end;
+    if let Some(cut) = next_parameter(&text[start..end]) {
+        end = start + cut;
+    }
     // A sentence's full stop is not part of the value; anything else
     // glued to it is (redacting one character too many leaks nothing).
-    let mut end = end;
     if end > start + 1 && text[..end].ends_with(['.', ',']) {
         end -= 1;
     }
@@ -676,7 +807,7 @@ fn check_ssn(text: &str, start: usize, end: usize) -> Option<Hit> {
     if !checksum::ssn_valid(area, group, serial) {
         return None;
     }
-    let context = has_context(text, start, end, SSN_CONTEXT);
+    let context = has_context(text, start, end, &SSN_CONTEXT);
     let score = if s.contains('-') {
         0.85
     } else if context {
@@ -734,7 +865,6 @@ fn check_phone(text: &str, start: usize, end: usize) -> Option<Hit> {
     {
         return None;
     }
-    let context = has_context(text, start, end, PHONE_CONTEXT);
     let score = if s.starts_with('+') || s.starts_with("00") {
         let international = if s.starts_with('+') { &d[..] } else { &d[2..] };
         let cc = calling_code_len(international)?;
@@ -747,7 +877,7 @@ fn check_phone(text: &str, start: usize, end: usize) -> Option<Hit> {
     } else if d.starts_with('0') && !separators.is_empty() && (9..=12).contains(&d.len()) {
         // National format with a trunk prefix: 030 1234567, 06 12 34 56 78.
         0.65
-    } else if context && (7..=12).contains(&d.len()) {
+    } else if (7..=12).contains(&d.len()) && has_context(text, start, end, &PHONE_CONTEXT) {
         0.45
     } else {
         return None;
@@ -803,10 +933,10 @@ fn check_birth_date(text: &str, start: usize, end: usize) -> Option<Hit> {
     }
     // Only dates of birth: a date with a birth word near it.
     // Wide enough to reach a CSV header or a form label above the value.
-    let before = window(text, start, start, 160, 0);
-    let after = window(text, end, end, 0, 12);
-    let near = BIRTH_CONTEXT.iter().any(|w| contains_word(&before, w) || contains_word(&after, w))
-        || before.trim_end().ends_with("b.");
+    let label = text[..start].trim_end();
+    let near = near(text, start, end, (160, 12), &BIRTH_CONTEXT)
+        || label.ends_with("b.")
+        || label.ends_with("B.");
     if !near {
         return None;
     }
@@ -926,6 +1056,12 @@ mod tests {
         );
         nothing("0x52908400098527886e0F7030069857D2E4169EE7 is a bad checksum");
         nothing("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3");
+    }
+
+    #[test]
+    fn assigned_secrets_keep_ampersands_outside_query_strings() {
+        finds("db:\n  password: Tr0ub4dor&3\n", Entity::Secret, "Tr0ub4dor&3");
+        finds("GET /login?password=hunter22&user=bob", Entity::Secret, "hunter22");
     }
 
     #[test]

@@ -1,0 +1,126 @@
+//! Which lines of a text the NER model needs to read.
+//!
+//! In text that uses capitals at all, a name is written with one: the NER
+//! stage keeps only spans that start with a capital (`ner::clean`). So a
+//! line is worth the model's time only when it has a capitalised word that
+//! is not just a function word, a greeting, a weekday or a shouted keyword
+//! (`INFO`, `GET`). Code, logs, JSON and most chat lines have none, and the
+//! model never reads them (the text around a line it reads is still given
+//! as context). Text without any capital (chat typed in lower case) is read
+//! whole. Lines are the unit because NER spans never cross a line break.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+/// `(start, end)` byte ranges of the lines of `text` that may hold a name.
+pub fn lines_to_read(text: &str) -> Vec<(usize, usize)> {
+    let cased = text.chars().any(char::is_uppercase);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let end = start + line.len();
+        let body = line.trim_end();
+        if !body.trim().is_empty() && (!cased || may_hold_a_name(body)) {
+            out.push((start, start + body.len()));
+        }
+        start = end;
+    }
+    out
+}
+
+fn may_hold_a_name(line: &str) -> bool {
+    // A line in capitals throughout ("NAME: JOHN SMITH") is read whole.
+    let shouted = !line.chars().any(char::is_lowercase);
+    line.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’' || c == '-'))
+        .any(|word| is_candidate(word.trim_matches(['\'', '’', '-']), shouted))
+}
+
+fn is_candidate(word: &str, shouted: bool) -> bool {
+    let mut chars = word.chars();
+    let Some(first) = chars.next() else { return false };
+    if !first.is_uppercase() || word.chars().any(|c| c.is_ascii_digit() || c == '_') {
+        return false;
+    }
+    let all_caps = !word.chars().any(char::is_lowercase);
+    if all_caps && !shouted && word.chars().count() > 1 {
+        return false; // acronyms and log keywords
+    }
+    !stop_words().contains(word.to_lowercase().as_str())
+}
+
+/// Capitalised words that are not names: sentence starters, greetings,
+/// weekdays and months, in the languages the fixtures and users write.
+fn stop_words() -> &'static HashSet<&'static str> {
+    static WORDS: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    WORDS.get_or_init(|| STOP_WORDS.split_whitespace().collect())
+}
+
+const STOP_WORDS: &str = "
+a an the this that these those it its i i'm i've i'd i'll we you he she they me us them my our
+your his her their there here what which who whom whose why how when where whether if then than
+and but or nor so yet also not no yes ok okay please thanks thank hi hello hey dear regards best
+cheers sincerely kind good great sure well just now today tomorrow yesterday tonight is are was
+were be been am do does did done have has had can could would should will shall may might must
+let let's all any some each every both either neither many much more most few other another such
+same only own as at by for from in into of off on onto out over to up with without about above
+after again against before below between during through under until upon via per new next last
+first second third one two three note notes fyi re fw fwd subject from to cc bcc date sent
+summarize summarise translate write rewrite explain describe list give tell show find create
+make use add remove delete set run check update fix see get send read review compare convert
+generate answer help draft reply call ask keep try need want know think look please
+monday tuesday wednesday thursday friday saturday sunday january february march april june
+july august september october november december
+user assistant system question answer example total error warning info debug note todo
+der die das ein eine einer eines dem den des und oder aber bitte danke hallo liebe lieber sehr
+geehrte geehrter damen herren guten tag morgen abend mit freundlichen grüßen gruß viele beste
+ich du er sie es wir ihr mein meine unser unsere ist sind war waren hat haben wird werden kann
+können im in am an auf aus bei für von zu zum zur nach vor über unter wie was wer wo wann warum
+nicht kein keine auch noch schon heute gestern montag dienstag mittwoch donnerstag freitag samstag
+sonntag januar februar märz mai juni juli oktober dezember termin
+le la les un une des du de et ou mais merci bonjour bonsoir salut cher chère madame monsieur
+cordialement je tu il elle nous vous ils elles mon ma mes notre votre est sont était ont avec pour
+dans sur par pas ne plus ce cette ces qui que quoi où quand comment pourquoi aujourd'hui demain
+hier lundi mardi mercredi jeudi vendredi samedi dimanche janvier février avril juin juillet août
+septembre octobre novembre décembre
+el los las una unos unas y o pero gracias hola buenos buenas días querido querida señor señora
+saludos atentamente yo tú él ella nosotros ustedes es son era fue con por para en sobre sin no
+sí muy qué quién dónde cuándo cómo hoy mañana ayer lunes martes miércoles jueves viernes sábado
+domingo enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre
+il lo gli uno e ma grazie ciao buongiorno buonasera caro cara gentile distinti saluti io lui lei
+noi voi loro sono è era ho ha hanno con per su tra fra non sì molto che chi dove quando come oggi
+domani ieri lunedì martedì mercoledì giovedì venerdì sabato domenica gennaio febbraio aprile
+maggio giugno luglio settembre ottobre novembre dicembre
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Vec<&str> {
+        lines_to_read(text).into_iter().map(|(s, e)| &text[s..e]).collect()
+    }
+
+    #[test]
+    fn lines_without_a_possible_name_are_skipped() {
+        let text = "2025-03-02 10:11:12 INFO GET /api/v1/items?page=3 200\n\
+                    {\"user\": \"u_1842\", \"plan\": \"pro\"}\n\
+                    Please summarize the report for Tuesday.\n\
+                    Ask Maria Keller about it.\n\
+                    Sehr geehrte Damen und Herren,\n\
+                    NAME: JOHN SMITH\n";
+        assert_eq!(read(text), ["Ask Maria Keller about it.", "NAME: JOHN SMITH"]);
+    }
+
+    #[test]
+    fn text_in_lower_case_is_read_whole() {
+        assert_eq!(read("ask maria about it\n\nok"), ["ask maria about it", "ok"]);
+    }
+
+    #[test]
+    fn offsets_point_into_the_text() {
+        let text = "x\r\nHallo Jürgen Weiß\r\n";
+        let got = lines_to_read(text);
+        assert_eq!(got.len(), 1);
+        assert_eq!(&text[got[0].0..got[0].1], "Hallo Jürgen Weiß");
+    }
+}
