@@ -61,6 +61,42 @@ POSITIVE = [
     "Can {P} join the call with {O}?",
     "ok so {P} said {O} wont pay",
     "Born in {L}, {P} studied at {O}.",
+    "Best regards,\n{P}\n{O}\n{L}",
+    "Kind regards, {P} | {O}",
+    "Mit freundlichen Grüßen\n{P}\n{O}",
+    "Mit freundlichen Grüßen, {P}, {O}",
+    "Sehr geehrte Frau {P}, vielen Dank für Ihre Anfrage an {O}.",
+    "Sehr geehrter Herr {P}, Ihr Termin in {L} ist bestätigt.",
+    "Cordialement,\n{P}\n{O}",
+    "Madame {P}, votre dossier chez {O} à {L} est prêt.",
+    "Saludos cordiales, {P} ({O})",
+    "Hola, soy {P} y trabajo en {O} en {L}.",
+    "Distinti saluti, {P} - {O}",
+    "Gentile {P}, la sua pratica presso {O} è stata approvata.",
+    "Ich heiße {P} und wohne in {L}.",
+    "Je m'appelle {P}, j'habite à {L}.",
+    "Me llamo {P} y vivo en {L}.",
+    "Mi chiamo {P} e abito a {L}.",
+    "{\"customer\": \"{P}\", \"company\": \"{O}\"}",
+    "{\"full_name\": \"{P}\", \"address\": \"{L}\"}",
+    "customer_name: {P}\ncompany: {O}\ncity: {L}",
+    "<name>{P}</name><org>{O}</org>",
+    "| {P} | {O} | {L} |",
+    "Ticket #4411 opened by {P} ({O}): login fails from {L}.",
+    "The contract between {O} and {O} was signed by {P}.",
+    "{P} joined {O} in {L} as head of research.",
+    "Please transfer the amount to {O}, attn. {P}.",
+    "Shipping address: {P}, {L}",
+    "Patient: {P}; referred by Dr. {P} of {O}.",
+    "CC: {P}, {P}",
+    "Spoke with {P} from {O} today; they want a demo in {L}.",
+    "{P}: can you check the numbers?",
+    "@{P} thanks!",
+    "Photo by {P} in {L}.",
+    "Donation received from {P} on behalf of {O}.",
+    "Who is {P}?",
+    "Tell me about {O}.",
+    "Plan a trip from {L} to {L}.",
 ]
 
 NEGATIVE = [
@@ -103,18 +139,58 @@ NEGATIVE = [
     "He said the weather was nice.",
     "She will send the file tomorrow.",
     "They agreed to postpone the launch.",
+    "Sehr geehrte Damen und Herren, vielen Dank für Ihre Nachricht.",
+    "Mit freundlichen Grüßen",
+    "Kannst du mir erklären, wie ein Transformer funktioniert?",
+    "Die Rechnung ist fällig; bitte prüfen Sie die Zahlung bis Freitag.",
+    "Der Server antwortet nicht, die Datenbank ist überlastet.",
+    "Bitte fassen Sie den Bericht in drei Sätzen zusammen.",
+    "Wie funktioniert die Verschlüsselung bei der Übertragung?",
+    "Das Update behebt einen Fehler im Speicher.",
+    "Peux-tu résumer ce texte en trois points ?",
+    "Pouvez-vous traduire ce paragraphe en anglais ?",
+    "Merci pour votre réponse rapide.",
+    "Le serveur redémarre chaque nuit à deux heures.",
+    "¿Puedes resumir este documento?",
+    "Gracias por la información, lo reviso mañana.",
+    "La factura vence el viernes.",
+    "Puoi spiegarmi come funziona la rete neurale?",
+    "Grazie mille per l'aiuto!",
+    "Il rapporto trimestrale è pronto.",
+    "Explain how a Transformer model uses attention.",
+    "Compare Python and Rust for command line tools.",
+    "Convert this Excel sheet to CSV.",
+    "Kubernetes restarts the Pod when the Liveness probe fails.",
+    "Is ETH or BTC more volatile this year?",
+    "Price in USD, EUR and GBP.",
+    "The JSON Schema marks the field as required.",
+    "Dear Sir or Madam, thank you for your letter.",
+    "Best regards, the Support Team",
+    "Happy New Year to the whole team!",
+    "Good Morning! Here is the Daily Report.",
+    "Chapter 3: Results and Discussion",
+    "Table 2 shows the Mean and Standard Deviation.",
 ]
 
 FILLER = ["", "", "", "Note: ", "FYI ", "> ", "- ", "* ", "Q: ", "User: ", "Assistant: "]
 
 
+ORG_SUFFIXES = [" Labs", " Group", " & Partners", " Logistics", " Consulting", " Inc.", " GmbH", " S.A.",
+                " Holdings", " and Sons", " Ventures", " Capital", " Systems", " Solutions", " Technologies",
+                " Industries", " GmbH & Co. KG", " KGaA", " AG", " e.G.", " S.L.", " S.p.A.", " S.r.l.", " B.V.",
+                " N.V.", " Ltd", " PLC", " LLC", " Corp.", " SE", " Stiftung", " Verlag"]
+
+
 def _org(fake):
     r = random.random()
-    if r < 0.6:
+    if r < 0.5:
         return fake.company()
-    if r < 0.8:
-        return random.choice(["University of ", "Bank of ", "Ministry of Health of ", "Port of "]) + fake.city()
-    return fake.last_name() + random.choice([" Labs", " Group", " & Partners", " Logistics", " Consulting", " Inc.", " GmbH", " S.A."])
+    if r < 0.65:
+        return random.choice(["University of ", "Bank of ", "Ministry of Health of ", "Port of ", "Hospital of ",
+                              "Universität ", "Université de ", "Banco de "]) + fake.city()
+    if r < 0.75:
+        return f"{fake.last_name()}, {fake.last_name()} and {fake.last_name()}"
+    return fake.last_name() + random.choice(ORG_SUFFIXES)
 
 
 def _loc(fake):
@@ -134,9 +210,11 @@ def _person(fake):
         return fake.name()
     if r < 0.75:
         return fake.first_name()
-    if r < 0.9:
+    if r < 0.85:
         return f"{fake.first_name()} {fake.last_name()}"
-    return f"{random.choice(['Dr.', 'Mr.', 'Ms.', 'Mrs.', 'Prof.'])} {fake.last_name()}"
+    if r < 0.93:
+        return f"{random.choice(['Dr.', 'Mr.', 'Ms.', 'Mrs.', 'Prof.', 'Dr. med.', 'Dipl.-Ing.'])} {fake.last_name()}"
+    return f"{random.choice(['Dr.', 'Prof. Dr.', 'Dipl.-Ing.'])} {fake.first_name()} {fake.last_name()}"
 
 
 def _recase(text, spans):
@@ -166,14 +244,49 @@ def fill(template, fakes):
     return out, spans
 
 
+COLUMNS = ["order_id", "qty", "total", "sku", "price", "status", "created_at", "amount", "currency",
+           "id", "count", "ms", "latency", "region_code", "item", "unit", "tax", "discount", "score"]
+LOG_WORDS = ["GET", "POST", "PUT", "INFO", "WARN", "ERROR", "DEBUG", "ok", "retry", "timeout", "cache",
+             "hit", "miss", "worker", "queue", "job", "done", "req", "resp", "db", "conn"]
+
+
+def _generated_negative():
+    """Tables, logs and numbers in many shapes (often lower case)."""
+    r = random.random()
+    if r < 0.35:
+        cols = random.sample(COLUMNS, random.randint(2, 5))
+        rows = [",".join(str(random.choice([random.randint(0, 99999), round(random.random() * 100, 2),
+                                             random.choice(["ok", "paid", "eur", "usd", "n/a"])]))
+                         for _ in cols) for _ in range(random.randint(1, 3))]
+        return "\n".join([",".join(cols)] + rows)
+    if r < 0.7:
+        parts = [f"2025-0{random.randint(1, 9)}-1{random.randint(0, 9)}T1{random.randint(0, 9)}:0{random.randint(0, 9)}:00Z"]
+        for _ in range(random.randint(3, 8)):
+            k = random.random()
+            if k < 0.4:
+                parts.append(random.choice(LOG_WORDS))
+            elif k < 0.6:
+                parts.append(f"{random.randint(1, 999)}ms")
+            elif k < 0.8:
+                parts.append("%012x" % random.getrandbits(48))
+            else:
+                parts.append(f"{random.choice(COLUMNS)}={random.randint(0, 500)}")
+        return " ".join(parts)
+    return " ".join(str(random.choice([random.randint(0, 9999), f"{random.random() * 1000:.3f}",
+                                       random.choice(COLUMNS)])) for _ in range(random.randint(3, 9)))
+
+
 def generate(n, seed):
     random.seed(seed)
     Faker.seed(seed)
     fakes = [Faker(loc) for loc in LOCALES]
     samples = []
     for _ in range(n):
-        if random.random() < 0.3:
+        r = random.random()
+        if r < 0.22:
             text, spans = random.choice(NEGATIVE), []
+        elif r < 0.33:
+            text, spans = _generated_negative(), []
         else:
             text, spans = fill(random.choice(POSITIVE), fakes)
         prefix = random.choice(FILLER)

@@ -30,7 +30,7 @@ sys.path.insert(0, HERE)
 from sentences import LABELS, generate  # noqa: E402
 
 SEED = 7
-TRAIN_N = int(os.environ.get("NER_TRAIN_N", "14000"))
+TRAIN_N = int(os.environ.get("NER_TRAIN_N", "20000"))
 EVAL_N = 1500
 MAX_LEN = 96
 EPOCHS = int(os.environ.get("NER_EPOCHS", "2"))
