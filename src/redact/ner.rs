@@ -2,10 +2,11 @@
 //! model run by ONNX Runtime (`models/ner/`; how it was built is in its
 //! README).
 //!
-//! Texts are tokenized once and cut into windows of [`WINDOW`] tokens that
-//! overlap by [`OVERLAP`]; the windows that reach a line that may hold a name
-//! (`gate`) run, all of a request's as batches of similar lengths. A token's
-//! label comes from the window where it sits farthest from an edge.
+//! Texts are tokenized once. The model reads the lines that may hold a name
+//! (`gate`) with [`CONTEXT`] tokens around them, in windows of at most
+//! [`WINDOW`] tokens that overlap by [`OVERLAP`]; all windows of a request
+//! run as batches of similar lengths. A token's label comes from the window
+//! where it sits farthest from an edge.
 //! BIO labels become spans, widened to whole words; a span's score is the
 //! mean probability of its tokens. Sessions are pooled: ONNX Runtime runs
 //! one call per session at a time.
@@ -177,13 +178,50 @@ fn softmax_argmax(logits: &[f32]) -> (usize, f32) {
     (best, (value - max).exp() / sum)
 }
 
-/// One text's tokens, its windows (start, len) and which of them run.
+/// One text's tokens and the windows that run over them.
 struct Prepared {
     text: usize,
     ids: Vec<i64>,
     offsets: Vec<(usize, usize)>,
-    windows: Vec<(usize, usize)>,
-    run: Vec<bool>,
+    windows: Vec<Window>,
+}
+
+/// Tokens `start..start + len` go to the model; the labels of
+/// `start + keep.0..start + keep.1` are taken from it (the others are nearer
+/// an edge of this window than of a neighbour).
+#[derive(Debug, PartialEq)]
+struct Window {
+    start: usize,
+    len: usize,
+    keep: (usize, usize),
+}
+
+/// Tokens of context the model gets on each side of a line it reads.
+const CONTEXT: usize = 32;
+
+/// The windows over the token ranges `reads` (sorted), each widened by
+/// [`CONTEXT`] tokens on both sides within `0..total`; ranges that touch
+/// are merged, long ones cut into overlapping windows.
+fn windows_over(reads: &[(usize, usize)], total: usize) -> Vec<Window> {
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for &(a, b) in reads {
+        let (a, b) = (a.saturating_sub(CONTEXT), (b + CONTEXT).min(total));
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    let mut out = Vec::new();
+    for (a, b) in merged {
+        let parts = windows_of(b - a);
+        let last = parts.len().saturating_sub(1);
+        for (i, (s, n)) in parts.into_iter().enumerate() {
+            let lo = if i == 0 { 0 } else { OVERLAP / 2 };
+            let hi = if i == last { n } else { n - OVERLAP / 2 };
+            out.push(Window { start: a + s, len: n, keep: (lo, hi) });
+        }
+    }
+    out
 }
 
 fn windows_of(len: usize) -> Vec<(usize, usize)> {
@@ -223,49 +261,38 @@ impl Redactor for Ner {
             if lines.is_empty() {
                 continue;
             }
-            // The whole text is tokenized (context crosses lines); only
-            // windows that reach a line worth reading run.
+            // The whole text is tokenized; the model reads the lines worth
+            // reading with some context around them.
             let encoding = self
                 .tokenizer
                 .encode(*text, false)
                 .map_err(|e| RedactError::Model(format!("tokenizer: {e}")))?;
             let ids: Vec<i64> = encoding.get_ids().iter().map(|&i| i64::from(i)).collect();
             let offsets = encoding.get_offsets().to_vec();
-            let windows = windows_of(ids.len());
-            let run = windows
-                .iter()
-                .map(|&(s, n)| {
-                    let (from, to) = (offsets[s].0, offsets[s + n - 1].1);
-                    lines.iter().any(|&(a, b)| a < to && from < b)
-                })
-                .collect();
-            prepared.push(Prepared { text: t, ids, offsets, windows, run });
+            let mut reads: Vec<(usize, usize)> = Vec::new();
+            for &(a, b) in &lines {
+                let first = offsets.partition_point(|o| o.1 <= a);
+                let end = offsets.partition_point(|o| o.0 < b);
+                if first < end {
+                    reads.push((first, end));
+                }
+            }
+            let windows = windows_over(&reads, ids.len());
+            prepared.push(Prepared { text: t, ids, offsets, windows });
         }
         let slices: Vec<&[i64]> = prepared
             .iter()
-            .flat_map(|p| {
-                p.windows
-                    .iter()
-                    .zip(&p.run)
-                    .filter(|(_, run)| **run)
-                    .map(|(&(s, n), _)| &p.ids[s..s + n])
-            })
+            .flat_map(|p| p.windows.iter().map(|w| &p.ids[w.start..w.start + w.len]))
             .collect();
         let mut predictions = self.infer(&slices)?.into_iter();
         let mut all = vec![Vec::new(); texts.len()];
         for p in &prepared {
             let mut tokens = vec![(0_usize, 0_f32); p.ids.len()];
-            let last = p.windows.len().saturating_sub(1);
-            for (w, &(start, n)) in p.windows.iter().enumerate() {
-                if !p.run[w] {
-                    continue;
-                }
+            for w in &p.windows {
                 let Some(pred) = predictions.next() else { break };
-                let lo = if w == 0 { 0 } else { OVERLAP / 2 };
-                let hi = if w == last { n } else { n - OVERLAP / 2 };
-                let hi = hi.min(pred.len());
+                let (lo, hi) = (w.keep.0, w.keep.1.min(pred.len()));
                 if lo < hi {
-                    tokens[start + lo..start + hi].copy_from_slice(&pred[lo..hi]);
+                    tokens[w.start + lo..w.start + hi].copy_from_slice(&pred[lo..hi]);
                 }
             }
             all[p.text] = self.spans(texts[p.text], &p.offsets, &tokens, wanted);
@@ -454,6 +481,24 @@ mod tests {
             .map(|(s, e)| &"call john smith"[s..e])
             .collect();
         assert_eq!(got, ["john smith"]);
+    }
+
+    #[test]
+    fn windows_cover_the_lines_read_with_context() {
+        // Two lines close together share a window; a far one has its own.
+        let w = windows_over(&[(40, 50), (60, 70), (400, 410)], 1000);
+        assert_eq!(w.len(), 2);
+        assert_eq!((w[0].start, w[0].len, w[0].keep), (8, 94, (0, 94)));
+        assert_eq!((w[1].start, w[1].len), (368, 74));
+        // At the edges of the text the context is what there is.
+        let w = windows_over(&[(0, 5)], 20);
+        assert_eq!((w[0].start, w[0].len), (0, 20));
+        // A long line is cut into overlapping windows; each keeps its middle.
+        let w = windows_over(&[(0, 300)], 300);
+        assert!(w.len() > 2);
+        assert_eq!(w[0].keep.0, 0);
+        assert_eq!(w[1].keep, (OVERLAP / 2, WINDOW - OVERLAP / 2));
+        assert_eq!(w.last().map(|w| w.start + w.len), Some(300));
     }
 
     #[test]
