@@ -11,6 +11,8 @@
 //! as a third column set. `LOAD_BASELINE_DATABASE_URL` and
 //! `LOAD_BASELINE_REDIS_URL` run the baseline on that store and limiter (by
 //! default this build: e.g. PostgreSQL + Redis against SQLite + in process).
+//! `LOAD_BASELINE_ENV="VEIL_REDACTION__ENABLED=false"` (space-separated
+//! `K=V`) sets environment variables for the baseline only.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/common/mod.rs"]
@@ -149,6 +151,7 @@ impl Running {
         upstream_base: &str,
         database_url: Option<&str>,
         redis_url: Option<&str>,
+        env: &[(String, String)],
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("veil.db");
@@ -165,6 +168,7 @@ impl Running {
         let wallet = "0x00000000000000000000000000000000000000cc";
         let cfg = config.to_str().unwrap();
         let created = Command::new(bin)
+            .envs(env.iter().cloned())
             .args(["--config", cfg, "keys", "create", "--plan", "enterprise", "--wallet", wallet])
             .output()
             .unwrap();
@@ -178,9 +182,11 @@ impl Running {
             .to_owned();
         // Builds without metering have no `credits` command; that is fine.
         let _ = Command::new(bin)
+            .envs(env.iter().cloned())
             .args(["--config", cfg, "credits", "grant", "--wallet", wallet, "--usd", "1000000"])
             .output();
         let mut child = Command::new(bin)
+            .envs(env.iter().cloned())
             .args(["--config", cfg, "serve"])
             .env("VEIL_LOG", "warn")
             .stdout(Stdio::piped())
@@ -218,16 +224,23 @@ fn main() {
     let secs: f64 = std::env::var("LOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
     let baseline_db = std::env::var("LOAD_BASELINE_DATABASE_URL").ok();
     let baseline_redis = std::env::var("LOAD_BASELINE_REDIS_URL").ok();
-    let baseline_bin = std::env::var("LOAD_BASELINE")
-        .ok()
-        .or_else(|| (baseline_db.is_some() || baseline_redis.is_some()).then(|| VEIL.to_owned()));
+    let baseline_env: Vec<(String, String)> = std::env::var("LOAD_BASELINE_ENV")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    let baseline_bin = std::env::var("LOAD_BASELINE").ok().or_else(|| {
+        (baseline_db.is_some() || baseline_redis.is_some() || !baseline_env.is_empty())
+            .then(|| VEIL.to_owned())
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async move {
         let upstream = common::MockUpstream::start().await;
-        let veil = Running::start(VEIL, &upstream.base_url(), None, None);
+        let veil = Running::start(VEIL, &upstream.base_url(), None, None, &[]);
         let rss_idle = rss_kib(veil.child.id(), "VmRSS:");
         let baseline = baseline_bin.as_deref().map(|bin| {
-            Running::start(bin, &upstream.base_url(), baseline_db.as_deref(), baseline_redis.as_deref())
+            let (db, redis) = (baseline_db.as_deref(), baseline_redis.as_deref());
+            Running::start(bin, &upstream.base_url(), db, redis, &baseline_env)
         });
         let direct_url = format!("{}/chat/completions", upstream.base_url());
 
@@ -237,9 +250,10 @@ fn main() {
                 url.as_deref().map_or(default.to_owned(), |u| u.split("://").next().unwrap_or(u).to_owned())
             };
             println!(
-                "baseline = {bin} on {} + limits {}, measured in the same run",
+                "baseline = {bin} on {} + limits {}{}, measured in the same run",
                 on(&baseline_db, "sqlite"),
-                on(&baseline_redis, "in process")
+                on(&baseline_redis, "in process"),
+                std::env::var("LOAD_BASELINE_ENV").map(|e| format!(" with {e}")).unwrap_or_default()
             );
         }
         println!();
