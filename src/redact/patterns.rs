@@ -46,6 +46,87 @@ struct Rule {
     min_digits: usize,
     /// The rule runs only on texts holding one of these bytes (none: always).
     needs: &'static [u8],
+    /// Where in a text its regex needs to look.
+    scope: Scope,
+}
+
+/// Parts of a text a rule's regex is run on: found by one cheap byte scan,
+/// so the regex only reads the few places a value can be.
+#[derive(Clone, Copy)]
+enum Scope {
+    Everywhere,
+    /// Digits joined by single separators, with at least this many digits
+    /// (cards, SSNs, phone numbers), plus a few bytes before for `+`, `(`.
+    NumberRuns(usize),
+    /// Runs of ASCII word bytes of a length in this range (crypto addresses).
+    Tokens(usize, usize),
+}
+
+impl Scope {
+    /// Sorted, non-overlapping byte ranges on char boundaries.
+    fn regions(self, text: &str) -> Vec<(usize, usize)> {
+        let b = text.as_bytes();
+        let mut out: Vec<(usize, usize)> = Vec::new();
+        let mut push = |start: usize, end: usize| {
+            let (start, end) = (floor_boundary(text, start), ceil_boundary(text, end));
+            match out.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => out.push((start, end)),
+            }
+        };
+        let word = |i: usize| b.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        match self {
+            Scope::Everywhere => push(0, b.len()),
+            Scope::NumberRuns(min_digits) => {
+                let mut i = 0;
+                while i < b.len() {
+                    if !b[i].is_ascii_digit() {
+                        i += 1;
+                        continue;
+                    }
+                    let (start, mut end, mut digits, mut j) = (i, i, 0, i);
+                    while j < b.len() {
+                        if b[j].is_ascii_digit() {
+                            digits += 1;
+                            j += 1;
+                            end = j;
+                            continue;
+                        }
+                        // Up to two separators (") ", " (") before more digits.
+                        let seps =
+                            b[j..].iter().take(2).take_while(|c| b" .-()/".contains(c)).count();
+                        let next = b.get(j + seps);
+                        if seps > 0 && next.is_some_and(|c| c.is_ascii_digit() || *c == b'(') {
+                            j += seps;
+                        } else {
+                            break;
+                        }
+                    }
+                    if digits >= min_digits {
+                        push(start.saturating_sub(4), (end + 2).min(b.len()));
+                    }
+                    i = j.max(i + 1);
+                }
+            }
+            Scope::Tokens(min, max) => {
+                let mut i = 0;
+                while i < b.len() {
+                    if !word(i) {
+                        i += 1;
+                        continue;
+                    }
+                    let start = i;
+                    while word(i) {
+                        i += 1;
+                    }
+                    if (min..=max).contains(&(i - start)) {
+                        push(start, i);
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 const DIGITS: &[u8] = b"0123456789";
@@ -302,6 +383,11 @@ fn rule(
         _ => 0,
     };
     let split = min_digits > 0;
+    let scope = match entity {
+        _ if split => Scope::NumberRuns(min_digits),
+        Entity::Crypto => Scope::Tokens(11, 91),
+        _ => Scope::Everywhere,
+    };
     let needs: &[u8] = match entity {
         Entity::EmailAddress => b"@",
         // IPv6 may be all letters ("dead:beef::cafe").
@@ -314,7 +400,7 @@ fn rule(
         | Entity::DateTime => DIGITS,
         _ => b"",
     };
-    Ok(Rule { entity, regex, group, check, context, split, min_digits, needs })
+    Ok(Rule { entity, regex, group, check, context, split, min_digits, needs, scope })
 }
 
 /// Validated values inside `start..end`, trying sub-runs that start and end
@@ -375,42 +461,47 @@ impl Redactor for Patterns {
                     out.push(Finding::new(rule.entity, hit.start, hit.end, score, Source::Pattern));
                 }
             };
-            if rule.split {
-                // Number runs: a failed candidate is retried from its next
-                // group, so a value glued to another is still found.
-                let mut pos = 0;
-                while let Some(m) = rule.regex.find_at(text, pos) {
-                    if m.as_str().bytes().filter(u8::is_ascii_digit).count() < rule.min_digits {
-                        pos = m.end();
-                        if pos >= text.len() {
-                            break;
+            for (from, to) in rule.scope.regions(text) {
+                // The regex sees the text up to the region's end, and what
+                // lies before its start (for `\b`).
+                let hay = &text[..to];
+                let mut pos = from;
+                while pos < to {
+                    let (start, end, next) = if rule.group == 0 {
+                        let Some(m) = rule.regex.find_at(hay, pos) else { break };
+                        (m.start(), m.end(), m.end())
+                    } else {
+                        let Some(caps) = rule.regex.captures_at(hay, pos) else { break };
+                        let whole = caps.get(0).map_or((pos, to), |m| (m.start(), m.end()));
+                        match caps.get(rule.group) {
+                            Some(m) => (m.start(), m.end(), whole.1),
+                            None => {
+                                pos = whole.1.max(pos + 1);
+                                continue;
+                            }
                         }
+                    };
+                    if !rule.split {
+                        push((rule.check)(text, start, end).into_iter().collect());
+                        pos = if next > pos { next } else { ceil_boundary(text, pos + 1) };
                         continue;
                     }
-                    let hits = match (rule.check)(text, m.start(), m.end()) {
+                    // Number runs: a failed candidate is retried from its
+                    // next group, so a value glued to another is still found.
+                    let run = &text[start..end];
+                    if run.bytes().filter(u8::is_ascii_digit).count() < rule.min_digits {
+                        pos = end;
+                        continue;
+                    }
+                    let hits = match (rule.check)(text, start, end) {
                         Some(hit) => vec![hit],
-                        None => split_hits(text, m.start(), m.end(), rule.check),
+                        None => split_hits(text, start, end, rule.check),
                     };
                     pos = match hits.last() {
                         Some(last) => last.end,
-                        None => {
-                            m.as_str().find([' ', '-', '.']).map_or(m.end(), |i| m.start() + i + 1)
-                        }
+                        None => run.find([' ', '-', '.']).map_or(end, |i| start + i + 1),
                     };
                     push(hits);
-                    if pos >= text.len() {
-                        break;
-                    }
-                }
-            } else if rule.group == 0 {
-                for m in rule.regex.find_iter(text) {
-                    push((rule.check)(text, m.start(), m.end()).into_iter().collect());
-                }
-            } else {
-                for caps in rule.regex.captures_iter(text) {
-                    if let Some(m) = caps.get(rule.group) {
-                        push((rule.check)(text, m.start(), m.end()).into_iter().collect());
-                    }
                 }
             }
         }
@@ -1056,6 +1147,24 @@ mod tests {
         );
         nothing("0x52908400098527886e0F7030069857D2E4169EE7 is a bad checksum");
         nothing("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3");
+    }
+
+    #[test]
+    fn regexes_run_only_where_a_value_can_be() {
+        let text = "v2.1 on 3 hosts; call (555) 123-4567 or +44 20 7946 0958, ref 12";
+        let runs: Vec<&str> =
+            Scope::NumberRuns(7).regions(text).into_iter().map(|(a, b)| &text[a..b]).collect();
+        // Margins let the regex see "(" and "+"; touching regions merge.
+        assert_eq!(runs, ["ll (555) 123-4567 or +44 20 7946 0958, "]);
+        let text = "send to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq now";
+        let tokens = Scope::Tokens(11, 91).regions(text);
+        assert_eq!(tokens.len(), 1);
+        assert!(text[tokens[0].0..tokens[0].1].starts_with("bc1q"));
+        // Regions never cut a character.
+        let text = "ééé 1234567 ü";
+        for (a, b) in Scope::NumberRuns(7).regions(text) {
+            assert!(text.is_char_boundary(a) && text.is_char_boundary(b));
+        }
     }
 
     #[test]
