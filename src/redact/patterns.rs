@@ -812,7 +812,8 @@ fn check_iban(text: &str, start: usize, end: usize) -> Option<Hit> {
 
 fn check_card(text: &str, start: usize, end: usize) -> Option<Hit> {
     let s = &text[start..end];
-    let digits = digits_of(s);
+    let owned = digits_of(s);
+    let digits: &str = &owned;
     if !(13..=19).contains(&digits.len()) || !checksum::luhn_valid(&digits) {
         return None;
     }
@@ -891,7 +892,8 @@ fn check_ssn(text: &str, start: usize, end: usize) -> Option<Hit> {
     {
         return None;
     }
-    let d = digits_of(s);
+    let owned = digits_of(s);
+    let d: &str = &owned;
     let area: u16 = d.get(..3)?.parse().ok()?;
     let group: u8 = d.get(3..5)?.parse().ok()?;
     let serial: u16 = d.get(5..9)?.parse().ok()?;
@@ -941,7 +943,8 @@ fn check_phone(text: &str, start: usize, end: usize) -> Option<Hit> {
     {
         return None;
     }
-    let d = digits_of(s);
+    let owned = digits_of(s);
+    let d: &str = &owned;
     if !(7..=15).contains(&d.len()) || d.bytes().all(|b| b == d.as_bytes()[0]) {
         return None;
     }
@@ -978,7 +981,8 @@ fn check_phone(text: &str, start: usize, end: usize) -> Option<Hit> {
 
 /// North American format: (AAA) EEE-SSSS, AAA-EEE-SSSS, AAA.EEE.SSSS.
 fn is_nanp(s: &str) -> bool {
-    let d = digits_of(s);
+    let owned = digits_of(s);
+    let d: &str = &owned;
     let d = d.strip_prefix('1').filter(|_| d.len() == 11).unwrap_or(&d);
     if d.len() != 10 {
         return false;
