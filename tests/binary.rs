@@ -165,21 +165,32 @@ fn json_of(config: &std::path::Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn kill_9_under_load_leaves_a_consistent_ledger() {
+/// A config on a mock upstream and a fresh SQLite file, with a `pro` test
+/// key of `wallet` holding $5 of test credits.
+struct Funded {
+    config: std::path::PathBuf,
+    key: String,
+    _upstream: MockUpstream,
+    _dir: tempfile::TempDir,
+}
+
+async fn funded(wallet: &str) -> Funded {
     let upstream = MockUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("veil.toml");
     let db = dir.path().join("veil.db");
     std::fs::write(&config, config_toml(&upstream.base_url(), db.to_str().unwrap(), "")).unwrap();
-    let wallet = "0x00000000000000000000000000000000000000dd";
     let out = veil(&config, &["keys", "create", "--wallet", wallet, "--test", "--plan", "pro"]);
     let key = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_owned();
-    assert!(
-        veil(&config, &["credits", "grant", "--wallet", wallet, "--usd", "5", "--test"])
-            .status
-            .success()
-    );
+    let granted = veil(&config, &["credits", "grant", "--wallet", wallet, "--usd", "5", "--test"]);
+    assert!(granted.status.success());
+    Funded { config, key, _upstream: upstream, _dir: dir }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_under_load_leaves_a_consistent_ledger() {
+    let wallet = "0x00000000000000000000000000000000000000dd";
+    let Funded { config, key, _upstream, _dir } = funded(wallet).await;
 
     let (mut child, base, _) = serve(&config, &[]);
     let client = reqwest::Client::new();
@@ -230,19 +241,8 @@ async fn kill_9_under_load_leaves_a_consistent_ledger() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_server_keeps_the_first_ones_holds() {
-    let upstream = MockUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("veil.toml");
-    let db = dir.path().join("veil.db");
-    std::fs::write(&config, config_toml(&upstream.base_url(), db.to_str().unwrap(), "")).unwrap();
     let wallet = "0x00000000000000000000000000000000000000de";
-    let out = veil(&config, &["keys", "create", "--wallet", wallet, "--test", "--plan", "pro"]);
-    let key = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_owned();
-    assert!(
-        veil(&config, &["credits", "grant", "--wallet", wallet, "--usd", "5", "--test"])
-            .status
-            .success()
-    );
+    let Funded { config, key, _upstream, _dir } = funded(wallet).await;
     let (mut first, base, _) = serve(&config, &[]);
     let client = reqwest::Client::new();
     let mut open = Vec::new();

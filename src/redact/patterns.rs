@@ -814,7 +814,7 @@ fn check_card(text: &str, start: usize, end: usize) -> Option<Hit> {
     let s = &text[start..end];
     let owned = digits_of(s);
     let digits: &str = &owned;
-    if !(13..=19).contains(&digits.len()) || !checksum::luhn_valid(&digits) {
+    if !(13..=19).contains(&digits.len()) || !checksum::luhn_valid(digits) {
         return None;
     }
     if digits.bytes().all(|b| b == digits.as_bytes()[0]) {
@@ -836,7 +836,7 @@ fn check_card(text: &str, start: usize, end: usize) -> Option<Hit> {
             return None;
         }
     }
-    if !known_card_prefix(&digits) {
+    if !known_card_prefix(digits) {
         return None;
     }
     let before = window(text, start, start, 32, 0);
@@ -960,7 +960,7 @@ fn check_phone(text: &str, start: usize, end: usize) -> Option<Hit> {
         return None;
     }
     let score = if s.starts_with('+') || s.starts_with("00") {
-        let international = if s.starts_with('+') { &d[..] } else { &d[2..] };
+        let international = if s.starts_with('+') { d } else { &d[2..] };
         let cc = calling_code_len(international)?;
         if !(8..=15).contains(&international.len()) || international.len() - cc < 6 {
             return None;
@@ -983,7 +983,7 @@ fn check_phone(text: &str, start: usize, end: usize) -> Option<Hit> {
 fn is_nanp(s: &str) -> bool {
     let owned = digits_of(s);
     let d: &str = &owned;
-    let d = d.strip_prefix('1').filter(|_| d.len() == 11).unwrap_or(&d);
+    let d = d.strip_prefix('1').filter(|_| d.len() == 11).unwrap_or(d);
     if d.len() != 10 {
         return false;
     }
