@@ -32,6 +32,7 @@ pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod fetch;
 pub mod ids;
 pub mod limits;
 pub mod redact;
