@@ -6,7 +6,7 @@
 //! covers at least half of each. Leak rate: gold entities not fully covered
 //! by redacted spans of any type. Hard-negative FP rate: negative cases with
 //! any finding. Run with `--nocapture` to see the table, and with
-//! `PII_FIXTURES_SHOW=1` to list each leak and each hit on a negative.
+//! `PII_FIXTURES_SHOW=1` to list each leak, false positive and hit on a negative.
 
 use std::collections::BTreeMap;
 
@@ -119,9 +119,13 @@ fn fixture_scores_meet_the_floors() {
                 None => counts.fn_ += 1,
             }
         }
-        for (i, (t, _, _)) in predicted.iter().enumerate() {
+        for (i, (t, s, e)) in predicted.iter().enumerate() {
             if !used[i] {
                 by_type.entry(t.clone()).or_default().fp += 1;
+                if show {
+                    let value: String = case.text.chars().skip(*s).take(e - s).collect();
+                    println!("false positive {t}: {value:?} in {:?}", case.text);
+                }
             }
         }
     }
@@ -155,7 +159,7 @@ fn fixture_scores_meet_the_floors() {
     // model needs more varied training data; these floors only stop it
     // from getting worse.
     assert!(pattern_f1 >= 0.95, "pattern micro F1 {pattern_f1:.3} < 0.95");
-    assert!(ner_f1 >= 0.83, "NER micro F1 {ner_f1:.3} < 0.83");
+    assert!(ner_f1 >= 0.89, "NER micro F1 {ner_f1:.3} < 0.89");
     assert!(fp_rate <= 0.03, "hard-negative FP rate {fp_rate:.3} > 0.03");
     assert!(leak_rate <= 0.035, "leak rate {leak_rate:.3} > 0.035");
 }

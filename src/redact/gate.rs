@@ -48,8 +48,15 @@ fn is_candidate(word: &str, shouted: bool) -> bool {
     !stop_words().contains(word.to_lowercase().as_str())
 }
 
+/// Whether `word` (any case) is one of the words that are never a name on
+/// their own.
+pub fn is_stop_word(word: &str) -> bool {
+    stop_words().contains(word.to_lowercase().as_str())
+}
+
 /// Capitalised words that are not names: sentence starters, greetings,
-/// weekdays and months, in the languages the fixtures and users write.
+/// weekdays and months, and the labels of personal data ("IBAN", "Nummer"),
+/// in the languages the fixtures and users write.
 fn stop_words() -> &'static HashSet<&'static str> {
     static WORDS: OnceLock<HashSet<&'static str>> = OnceLock::new();
     WORDS.get_or_init(|| STOP_WORDS.split_whitespace().collect())
@@ -71,6 +78,8 @@ generate answer help draft reply call ask keep try need want know think look ple
 monday tuesday wednesday thursday friday saturday sunday january february march april june
 july august september october november december
 user assistant system question answer example total error warning info debug note todo
+iban bic swift ssn dob pin cvv cvc ip url id vat tin ein email e-mail mail phone fax address
+name surname nummer telefon adresse numéro téléfono teléfono telefono indirizzo dirección
 der die das ein eine einer eines dem den des und oder aber bitte danke hallo liebe lieber sehr
 geehrte geehrter damen herren guten tag morgen abend mit freundlichen grüßen gruß viele beste
 ich du er sie es wir ihr mein meine unser unsere ist sind war waren hat haben wird werden kann

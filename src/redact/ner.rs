@@ -316,7 +316,7 @@ impl Ner {
             if let Some((entity, start, end, sum, n)) = c {
                 let (start, end) = widen(text, start, end);
                 for (s, e) in clean(text, start, end, cased) {
-                    if !plausible(entity, &text[s..e]) {
+                    if !plausible(entity, &text[s..e]) || in_product_token(text, s, e) {
                         continue;
                     }
                     out.push(Finding::new(entity, s, e, sum / n as f32, Source::Ner));
@@ -422,13 +422,26 @@ fn clean(text: &str, start: usize, end: usize, cased: bool) -> Vec<(usize, usize
 }
 
 /// Names have a word of letters: "244ms", "37" or a hex id are not one
-/// (the model sometimes tags them in logs); person names have no digits.
+/// (the model sometimes tags them in logs); person names have no digits;
+/// a lone label or function word ("IBAN", "Nummer") is not a name.
 fn plausible(entity: Entity, span: &str) -> bool {
     if entity == Entity::Person && span.chars().any(|c| c.is_ascii_digit()) {
         return false;
     }
+    if !span.contains(char::is_whitespace)
+        && super::gate::is_stop_word(span.trim_end_matches(['.', ',']))
+    {
+        return false;
+    }
     span.split(|c: char| !c.is_alphanumeric())
         .any(|w| w.chars().count() >= 2 && w.chars().all(char::is_alphabetic))
+}
+
+/// The span is the name part of a `product/version` token ("Mozilla/5.0",
+/// "curl/8.4.0" in a user agent or log line).
+fn in_product_token(text: &str, _start: usize, end: usize) -> bool {
+    let rest = &text[end..];
+    rest.starts_with('/') && rest[1..].starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// Widens a span to whole words and drops edge punctuation.
@@ -510,6 +523,11 @@ mod tests {
         assert!(plausible(Entity::Location, "221B Baker Street"));
         assert!(plausible(Entity::Person, "Zoë O'Neil"));
         assert!(plausible(Entity::Location, "Bigot-la-Forêt"));
+        assert!(!plausible(Entity::Organization, "IBAN"));
+        assert!(!plausible(Entity::Organization, "Nummer"));
+        let ua = "ua=Mozilla/5.0 (X11)";
+        assert!(in_product_token(ua, 3, 10));
+        assert!(!in_product_token("Mozilla Foundation", 0, 7));
     }
 
     #[test]
