@@ -1,0 +1,494 @@
+//! The checks that validate a rule's candidates: checksums, number rules,
+//! parsing, and context words where the shape alone is not enough.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::context::{
+    BIRTH_CONTEXT, PHONE_CONTEXT, SSN_CONTEXT, has_context, near, next_char, prev_char, window,
+};
+use super::{Hit, checksum};
+
+/// The ASCII digits of a candidate, without allocating (checks run on
+/// every number in a text). More than [`Digits::CAP`] digits read as
+/// exactly `CAP + 1` of them: too many for any rule.
+pub(super) struct Digits {
+    buf: [u8; Digits::CAP + 1],
+    len: usize,
+}
+
+impl Digits {
+    const CAP: usize = 24;
+}
+
+impl std::ops::Deref for Digits {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+pub(super) fn digits_of(s: &str) -> Digits {
+    let mut d = Digits { buf: [b'0'; Digits::CAP + 1], len: 0 };
+    for b in s.bytes().filter(u8::is_ascii_digit) {
+        if d.len > Digits::CAP {
+            break;
+        }
+        d.buf[d.len] = b;
+        d.len += 1;
+    }
+    d
+}
+
+pub(super) fn hit(start: usize, end: usize, score: f32) -> Option<Hit> {
+    Some(Hit { start, end, score })
+}
+
+/// Literal-prefixed secrets: the shape is the proof, but a token made only of
+/// letters (a word like `sk-something-long-and-readable`) is not one.
+pub(super) fn check_secret(text: &str, start: usize, end: usize) -> Option<Hit> {
+    let s = &text[start..end];
+    if s.starts_with("-----BEGIN") || s.contains("hooks.slack.com") {
+        return hit(start, end, 1.0);
+    }
+    let body = s.trim_start_matches(|c: char| c.is_ascii_lowercase() || c == '-' || c == '_');
+    let has_digit = s.bytes().any(|b| b.is_ascii_digit());
+    let has_upper = body.bytes().any(|b| b.is_ascii_uppercase());
+    let has_lower = body.bytes().any(|b| b.is_ascii_lowercase());
+    if !(has_digit || (has_upper && has_lower)) {
+        return None;
+    }
+    hit(start, end, 1.0)
+}
+
+/// `password=...` values: anything but obvious placeholders and references.
+/// Where `&name=` starts in `v`, if it does.
+pub(super) fn next_parameter(v: &str) -> Option<usize> {
+    v.match_indices('&').map(|(i, _)| i).find(|&i| {
+        let rest = &v[i + 1..];
+        let name = rest.find('=').map_or("", |eq| &rest[..eq]);
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
+}
+
+pub(super) fn check_assigned_secret(text: &str, start: usize, end: usize) -> Option<Hit> {
+    // In a query string the value ends where the next parameter starts
+    // (`password=x&user=y`); elsewhere `&` is part of it.
+    let mut end = end;
+    if let Some(cut) = next_parameter(&text[start..end]) {
+        end = start + cut;
+    }
+    // A sentence's full stop is not part of the value; anything else
+    // glued to it is (redacting one character too many leaks nothing).
+    if end > start + 1 && text[..end].ends_with(['.', ',']) {
+        end -= 1;
+    }
+    let v = &text[start..end];
+    let lower = v.to_ascii_lowercase();
+    let placeholder = v.len() < 4
+        || v.chars().all(|c| c == '*' || c == 'x' || c == 'X' || c == '.' || c == '•')
+        || v.starts_with("${")
+        || v.starts_with("{{")
+        || v.starts_with('$')
+        || v.starts_with('%')
+        || v.starts_with('<')
+        || v.starts_with('[')
+        || v.starts_with('(')
+        || v.starts_with("os.")
+        || v.starts_with("process.env")
+        || v.starts_with("env(")
+        || matches!(
+            lower.as_str(),
+            "null"
+                | "none"
+                | "true"
+                | "false"
+                | "required"
+                | "optional"
+                | "string"
+                | "redacted"
+                | "undefined"
+                | "empty"
+                | "your_password"
+                | "yourpassword"
+                | "password"
+                | "changeme"
+                | "example"
+                | "placeholder"
+                | "secret"
+                | "hidden"
+                | "masked"
+        );
+    if placeholder {
+        return None;
+    }
+    // Prose ("the password: requirements are...") is letters only and
+    // lower-case; real values nearly always mix in something else.
+    let letters_only = v.chars().all(char::is_alphabetic);
+    let score = if letters_only && v.chars().all(char::is_lowercase) { 0.55 } else { 0.95 };
+    hit(start, end, score)
+}
+
+pub(super) fn check_email(text: &str, start: usize, end: usize) -> Option<Hit> {
+    let s = &text[start..end];
+    // `scheme://user@host` is a URL's user, not a mailbox.
+    if text[..start].ends_with("://") {
+        return None;
+    }
+    let (local, domain) = s.split_once('@')?;
+    if local.ends_with('.') || local.contains("..") || domain.contains("..") {
+        return None;
+    }
+    hit(start, end, 1.0)
+}
+
+pub(super) fn check_url(text: &str, start: usize, end: usize) -> Option<Hit> {
+    let mut end = end;
+    // Trailing punctuation belongs to the sentence, and a `)` closes prose
+    // unless the URL opened one.
+    loop {
+        let s = &text[start..end];
+        let last = s.chars().next_back()?;
+        let unbalanced_paren = last == ')' && s.matches('(').count() < s.matches(')').count();
+        if matches!(last, '.' | ',' | ';' | ':' | '!' | '?' | '\'' | '"' | '*' | '_')
+            || unbalanced_paren
+        {
+            end -= last.len_utf8();
+        } else {
+            break;
+        }
+    }
+    let s = &text[start..end];
+    let after_scheme = s.split_once("://").map_or(s, |(_, rest)| rest);
+    let host = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
+    if host.len() < 3 {
+        return None;
+    }
+    hit(start, end, 0.9)
+}
+
+pub(super) fn check_ipv4(text: &str, start: usize, end: usize) -> Option<Hit> {
+    let s = &text[start..end];
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    // Part of a longer dotted run (versions, OIDs) or glued to a word.
+    if prev_char(text, start).is_some_and(|c| c == '.' || c.is_alphanumeric() || c == '-')
+        || text[end..].starts_with(|c: char| c.is_alphanumeric())
+        || (text[end..].starts_with('.')
+            && text[end + 1..].starts_with(|c: char| c.is_ascii_digit()))
+    {
+        return None;
+    }
+    if addr.split('.').any(|octet| octet.len() > 1 && octet.starts_with('0')) {
+        return None;
+    }
+    addr.parse::<Ipv4Addr>().ok()?;
+    if prefix.is_some_and(|p| p.parse::<u8>().map_or(true, |p| p > 32)) {
+        return None;
+    }
+    let before = window(text, start, start, 24, 0);
+    let versiony = [
+        "version", "ver.", "release", "build", "firmware", "v", "sdk", "chrome/", "firefox/",
+        "python ", "node ",
+    ]
+    .iter()
+    .any(|w| before.trim_end().ends_with(w) || before.contains(&format!("{w} ")));
+    hit(start, end, if versiony { 0.3 } else { 0.95 })
+}
+
+pub(super) fn check_ipv6(text: &str, start: usize, end: usize) -> Option<Hit> {
+    if prev_char(text, start).is_some_and(|c| c.is_ascii_alphanumeric() || c == ':' || c == '_')
+        || next_char(text, end).is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return None;
+    }
+    let s = &text[start..end];
+    let addr = s.split('%').next().unwrap_or(s);
+    let colons = addr.matches(':').count();
+    let groups = addr.split(':').filter(|g| !g.is_empty()).count();
+    if groups < 2 || (colons < 3 && !addr.bytes().any(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    // Clock times (12:30:45) have no hex letters and parse only by accident.
+    if !addr.contains("::") && colons < 7 && !addr.contains('.') {
+        return None;
+    }
+    addr.parse::<Ipv6Addr>().ok()?;
+    hit(start, end, 0.95)
+}
+
+pub(super) fn check_iban(text: &str, start: usize, end: usize) -> Option<Hit> {
+    let s = &text[start..end];
+    let country = s.get(..2)?.to_ascii_uppercase();
+    let want = checksum::iban_length(&country)?;
+    // Take exactly the country's length of characters; a following word in
+    // upper case may have been swallowed by the regex.
+    let mut taken = 0;
+    let mut cut = None;
+    for (i, c) in s.char_indices() {
+        if c != ' ' {
+            taken += 1;
+            if taken == want {
+                cut = Some(i + c.len_utf8());
+                break;
+            }
+        }
+    }
+    let cut = cut?;
+    let candidate = &s[..cut];
+    if next_char(text, start + cut).is_some_and(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    if !checksum::iban_valid(candidate) {
+        return None;
+    }
+    hit(start, start + cut, 1.0)
+}
+
+pub(super) fn check_card(text: &str, start: usize, end: usize) -> Option<Hit> {
+    let s = &text[start..end];
+    let owned = digits_of(s);
+    let digits: &str = &owned;
+    if !(13..=19).contains(&digits.len()) || !checksum::luhn_valid(digits) {
+        return None;
+    }
+    if digits.bytes().all(|b| b == digits.as_bytes()[0]) {
+        return None;
+    }
+    let has_space = s.contains(' ');
+    let has_dash = s.contains('-');
+    if has_space && has_dash {
+        return None;
+    }
+    let groups: Vec<usize> = s.split([' ', '-']).map(str::len).collect();
+    let separated = groups.len() > 1;
+    if separated {
+        let card_like = matches!(
+            groups.as_slice(),
+            [4, 4, 4, 4] | [4, 4, 4, 4, 3] | [4, 6, 5] | [4, 6, 4] | [4, 4, 4, 4, 1..=3]
+        );
+        if !card_like {
+            return None;
+        }
+    }
+    if !known_card_prefix(digits) {
+        return None;
+    }
+    let before = window(text, start, start, 32, 0);
+    let id_like =
+        ["order", "tracking", "invoice", "id:", "id ", "#", "ref", "account no", "phone", "tel"]
+            .iter()
+            .any(|w| before.contains(w));
+    let score = match (separated, id_like) {
+        (_, true) => 0.35,
+        (true, false) => 0.95,
+        (false, false) => 0.8,
+    };
+    hit(start, end, score)
+}
+
+/// Issuer prefixes (IIN ranges) of the major networks, with their lengths.
+pub(super) fn known_card_prefix(d: &str) -> bool {
+    let n = d.len();
+    let p = |k: usize| d.get(..k).and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
+    match d.as_bytes()[0] {
+        b'4' => matches!(n, 13 | 16 | 19),
+        b'5' => {
+            (51..=55).contains(&p(2)) && n == 16
+                || (p(2) == 50 || (56..=58).contains(&p(2))) && (12..=19).contains(&n)
+        }
+        b'2' => (2221..=2720).contains(&p(4)) && n == 16,
+        b'3' => {
+            (matches!(p(2), 34 | 37) && n == 15)
+                || ((300..=305).contains(&p(3)) || matches!(p(2), 36 | 38 | 39))
+                    && (14..=19).contains(&n)
+                || (3528..=3589).contains(&p(4)) && (16..=19).contains(&n)
+        }
+        b'6' => {
+            (p(4) == 6011
+                || p(2) == 65
+                || (644..=649).contains(&p(3))
+                || (622126..=622925).contains(&p(6)))
+                && (16..=19).contains(&n)
+                || p(2) == 62 && (16..=19).contains(&n)
+                || matches!(p(2), 60 | 63 | 67 | 68 | 69) && (12..=19).contains(&n)
+        }
+        b'1' => n == 15 && p(1) == 1,
+        _ => false,
+    }
+}
+
+pub(super) fn check_ssn(text: &str, start: usize, end: usize) -> Option<Hit> {
+    let s = &text[start..end];
+    if prev_char(text, start).is_some_and(|c| matches!(c, '-' | '.' | '/' | '+'))
+        || text[end..].starts_with(['-', '/'])
+        || (text[end..].starts_with('.')
+            && text[end + 1..].starts_with(|c: char| c.is_ascii_digit()))
+    {
+        return None;
+    }
+    let owned = digits_of(s);
+    let d: &str = &owned;
+    let area: u16 = d.get(..3)?.parse().ok()?;
+    let group: u8 = d.get(3..5)?.parse().ok()?;
+    let serial: u16 = d.get(5..9)?.parse().ok()?;
+    if !checksum::ssn_valid(area, group, serial) {
+        return None;
+    }
+    let context = has_context(text, start, end, &SSN_CONTEXT);
+    let score = if s.contains('-') {
+        0.85
+    } else if context {
+        // Spaced or bare nine digits are SSNs only when the text says so;
+        // the context boost then lifts them.
+        0.6
+    } else {
+        return None;
+    };
+    hit(start, end, score)
+}
+
+/// Country calling codes (ITU E.164), one to three digits.
+pub(super) fn calling_code_len(d: &str) -> Option<usize> {
+    const ONE: &[&str] = &["1", "7"];
+    const TWO: &[&str] = &[
+        "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
+        "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63",
+        "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98",
+    ];
+    if ONE.iter().any(|c| d.starts_with(c)) {
+        return Some(1);
+    }
+    if TWO.iter().any(|c| d.starts_with(c)) {
+        return Some(2);
+    }
+    let three: u32 = d.get(..3)?.parse().ok()?;
+    let valid3 = matches!(three, 210..=299 | 350..=359 | 370..=389 | 420..=429 | 500..=509 | 590..=599 | 670..=692 | 800..=899 | 960..=998);
+    valid3.then_some(3)
+}
+
+pub(super) fn check_phone(text: &str, start: usize, end: usize) -> Option<Hit> {
+    let s = &text[start..end];
+    // Glued to something numeric or a word: part of a longer token.
+    if prev_char(text, start).is_some_and(|c| {
+        c.is_alphanumeric() || matches!(c, '.' | '/' | '-' | '_' | ':' | '#' | '=')
+    }) || next_char(text, end).is_some_and(|c| c.is_alphanumeric() || c == '_')
+        || (text[end..].starts_with(['.', '-', '/', ':'])
+            && text[end + 1..].starts_with(|c: char| c.is_ascii_digit()))
+    {
+        return None;
+    }
+    let owned = digits_of(s);
+    let d: &str = &owned;
+    if !(7..=15).contains(&d.len()) || d.bytes().all(|b| b == d.as_bytes()[0]) {
+        return None;
+    }
+    let separators: Vec<char> = s.chars().filter(|c| matches!(c, ' ' | '.' | '-')).collect();
+    // Dates, times, versions and decimal numbers are not phone numbers.
+    if (looks_like_date(s)
+        || (separators.iter().all(|c| *c == '.')
+            && s.matches('.').count() >= 2
+            && !s.starts_with('+')))
+        && !s.starts_with('+')
+        && d.len() < 10
+    {
+        return None;
+    }
+    let score = if s.starts_with('+') || s.starts_with("00") {
+        let international = if s.starts_with('+') { d } else { &d[2..] };
+        let cc = calling_code_len(international)?;
+        if !(8..=15).contains(&international.len()) || international.len() - cc < 6 {
+            return None;
+        }
+        if s.starts_with('+') { 0.9 } else { 0.6 }
+    } else if is_nanp(s) {
+        0.8
+    } else if d.starts_with('0') && !separators.is_empty() && (9..=12).contains(&d.len()) {
+        // National format with a trunk prefix: 030 1234567, 06 12 34 56 78.
+        0.65
+    } else if (7..=12).contains(&d.len()) && has_context(text, start, end, &PHONE_CONTEXT) {
+        0.45
+    } else {
+        return None;
+    };
+    hit(start, end, score)
+}
+
+/// North American format: (AAA) EEE-SSSS, AAA-EEE-SSSS, AAA.EEE.SSSS.
+pub(super) fn is_nanp(s: &str) -> bool {
+    let owned = digits_of(s);
+    let d: &str = &owned;
+    let d = d.strip_prefix('1').filter(|_| d.len() == 11).unwrap_or(d);
+    if d.len() != 10 {
+        return false;
+    }
+    let b = d.as_bytes();
+    let plausible = (b'2'..=b'9').contains(&b[0]) && (b'2'..=b'9').contains(&b[3]);
+    let groups: Vec<usize> =
+        s.split([' ', '.', '-', '(', ')']).filter(|g| !g.is_empty()).map(str::len).collect();
+    plausible && matches!(groups.as_slice(), [3, 3, 4] | [1, 3, 3, 4])
+}
+
+pub(super) fn looks_like_date(s: &str) -> bool {
+    let parts: Vec<&str> = s.split(['-', '.', '/', ' ']).collect();
+    if parts.len() != 3 {
+        return false;
+    }
+    let n: Vec<u32> = parts.iter().filter_map(|p| p.parse().ok()).collect();
+    n.len() == 3
+        && ((parts[0].len() == 4 && (1..=12).contains(&n[1]) && (1..=31).contains(&n[2]))
+            || (parts[2].len() == 4 && (1..=31).contains(&n[0]) && (1..=31).contains(&n[1])))
+}
+
+pub(super) fn check_crypto(text: &str, start: usize, end: usize) -> Option<Hit> {
+    let s = &text[start..end];
+    if let Some(hex) = s.strip_prefix("0x") {
+        let mixed = hex.bytes().any(|b| b.is_ascii_lowercase())
+            && hex.bytes().any(|b| b.is_ascii_uppercase());
+        if mixed && !checksum::eip55_valid(s) {
+            return None;
+        }
+        return hit(start, end, if mixed { 1.0 } else { 0.85 });
+    }
+    if checksum::bech32_checksum(s).is_some() || checksum::base58check_address_valid(s) {
+        return hit(start, end, 1.0);
+    }
+    None
+}
+
+pub(super) fn check_birth_date(text: &str, start: usize, end: usize) -> Option<Hit> {
+    let s = &text[start..end];
+    if !valid_date(s) {
+        return None;
+    }
+    // Only dates of birth: a date with a birth word near it.
+    // Wide enough to reach a CSV header or a form label above the value.
+    let label = text[..start].trim_end();
+    let near = near(text, start, end, (160, 12), &BIRTH_CONTEXT)
+        || label.ends_with("b.")
+        || label.ends_with("B.");
+    if !near {
+        return None;
+    }
+    hit(start, end, 0.85)
+}
+
+pub(super) fn valid_date(s: &str) -> bool {
+    let numbers: Vec<u32> = s
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let year_ok = |y: u32| (1900..=2100).contains(&y) || y < 100;
+    match numbers.as_slice() {
+        [a, b, c] if *a >= 1000 => year_ok(*a) && (1..=12).contains(b) && (1..=31).contains(c),
+        [a, b, c] => {
+            year_ok(*c) && (1..=31).contains(a) && (1..=31).contains(b) && (*a <= 12 || *b <= 12)
+        }
+        [day, year] => (1..=31).contains(day) && year_ok(*year),
+        _ => false,
+    }
+}

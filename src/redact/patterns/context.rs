@@ -1,0 +1,166 @@
+//! Context words near a candidate ("phone", "born", "ssn", ...), found
+//! case-insensitively in one pass around it, and the text helpers the
+//! checks share.
+
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+
+pub(super) const CONTEXT_BOOST: f32 = 0.2;
+pub(super) const CONTEXT_WINDOW: usize = 48;
+
+pub(super) const PHONE_CONTEXT_WORDS: &[&str] = &[
+    "phone",
+    "tel",
+    "mobile",
+    "cell",
+    "call",
+    "fax",
+    "whatsapp",
+    "contact",
+    "reach",
+    "sms",
+    "text me",
+    "ring",
+    "number",
+    "telefon",
+    "teléfono",
+    "telefono",
+    "handy",
+    "número",
+    "numero",
+    "tél",
+    "portable",
+];
+pub(super) const CARD_CONTEXT_WORDS: &[&str] = &[
+    "card",
+    "visa",
+    "mastercard",
+    "amex",
+    "credit",
+    "debit",
+    "cc",
+    "payment",
+    "kreditkarte",
+    "tarjeta",
+    "carte",
+];
+pub(super) const SSN_CONTEXT_WORDS: &[&str] =
+    &["ssn", "social security", "social-security", "ss#", "ss no", "taxpayer", "tin"];
+pub(super) const BIRTH_CONTEXT_WORDS: &[&str] = &[
+    "born",
+    "birth",
+    "dob",
+    "d.o.b",
+    "bday",
+    "geboren",
+    "geb.",
+    "geburtsdatum",
+    "né ",
+    "née",
+    "naissance",
+    "nacimiento",
+    "nacido",
+    "nacida",
+    "nascita",
+    "nato ",
+    "nata ",
+    "nascimento",
+    "nasceu",
+    "date de naissance",
+];
+pub(super) static PHONE_CONTEXT: ContextWords = ContextWords::new(PHONE_CONTEXT_WORDS);
+pub(super) static CARD_CONTEXT: ContextWords = ContextWords::new(CARD_CONTEXT_WORDS);
+pub(super) static SSN_CONTEXT: ContextWords = ContextWords::new(SSN_CONTEXT_WORDS);
+pub(super) static BIRTH_CONTEXT: ContextWords = ContextWords::new(BIRTH_CONTEXT_WORDS);
+pub(super) static NO_CONTEXT: ContextWords = ContextWords::new(&[]);
+
+/// Context words, searched case-insensitively in one pass.
+pub(super) struct ContextWords {
+    words: &'static [&'static str],
+    searcher: OnceLock<Option<AhoCorasick>>,
+}
+
+impl ContextWords {
+    const fn new(words: &'static [&'static str]) -> Self {
+        Self { words, searcher: OnceLock::new() }
+    }
+
+    fn searcher(&self) -> Option<&AhoCorasick> {
+        self.searcher
+            .get_or_init(|| {
+                // ASCII letters fold in the search; other letters are added
+                // in upper and title case ("Teléfono", "TELÉFONO").
+                let mut all: Vec<String> = Vec::new();
+                for w in self.words {
+                    all.push((*w).to_owned());
+                    if !w.is_ascii() {
+                        all.push(w.to_uppercase());
+                        let mut chars = w.chars();
+                        if let Some(first) = chars.next() {
+                            all.push(first.to_uppercase().chain(chars).collect());
+                        }
+                    }
+                }
+                AhoCorasick::builder().ascii_case_insensitive(true).build(all).ok()
+            })
+            .as_ref()
+    }
+}
+
+pub(super) fn floor_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+pub(super) fn ceil_boundary(text: &str, mut i: usize) -> usize {
+    while i < text.len() && !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i.min(text.len())
+}
+
+/// Lower-cased text just before `start` (and a little after `end`).
+pub(super) fn window(text: &str, start: usize, end: usize, before: usize, after: usize) -> String {
+    let from = floor_boundary(text, start.saturating_sub(before));
+    let to = ceil_boundary(text, (end + after).min(text.len()));
+    let mut w = text[from..start].to_lowercase();
+    w.push(' ');
+    w.push_str(&text[end..to].to_lowercase());
+    w
+}
+
+/// A context word shortly before `start` or just after `end`, not glued to
+/// letters on its left (so "tel" does not match "hotel").
+pub(super) fn has_context(text: &str, start: usize, end: usize, words: &ContextWords) -> bool {
+    near(text, start, end, (CONTEXT_WINDOW, 16), words)
+}
+
+/// A context word within `before` bytes before `start` or `after` bytes
+/// after `end`.
+pub(super) fn near(
+    text: &str,
+    start: usize,
+    end: usize,
+    (before, after): (usize, usize),
+    words: &ContextWords,
+) -> bool {
+    let Some(searcher) = words.searcher() else { return false };
+    let from = floor_boundary(text, start.saturating_sub(before));
+    let to = ceil_boundary(text, (end + after).min(text.len()));
+    [&text[from..start], &text[end..to]].into_iter().any(|region| {
+        searcher
+            .find_overlapping_iter(region)
+            .any(|m| !region[..m.start()].chars().next_back().is_some_and(char::is_alphanumeric))
+    })
+}
+
+pub(super) fn prev_char(text: &str, i: usize) -> Option<char> {
+    text[..i].chars().next_back()
+}
+
+pub(super) fn next_char(text: &str, i: usize) -> Option<char> {
+    text[i..].chars().next()
+}

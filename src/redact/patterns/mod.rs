@@ -1,0 +1,561 @@
+//! Pattern recognizers: every structured entity of DESIGN §6, each a regex
+//! that finds candidates and a check that validates them (checksums, number
+//! rules, parsing, context words), so look-alikes are not redacted.
+//!
+//! Regexes use ASCII word boundaries and digit classes, which the regex
+//! crate's DFA runs without falling back on non-ASCII text; rules that start
+//! with a literal (`sk-`, `AKIA`, `0x`, ...) are found through the crate's
+//! literal prefilters, so adding one costs almost nothing. Context words
+//! (`phone`, `born`, `ssn`, ...) are looked up only around candidates.
+
+mod checks;
+mod context;
+
+use regex::Regex;
+
+use super::checksum;
+use super::entity::{Entity, EntitySet, Finding, Source};
+use super::{RedactError, Redactor};
+use checks::*;
+use context::*;
+
+/// A validated candidate: where it is (it may be narrower than the regex
+/// match) and how sure the rule is.
+struct Hit {
+    start: usize,
+    end: usize,
+    score: f32,
+}
+
+/// Validates one candidate `text[start..end]`.
+type Check = fn(&str, usize, usize) -> Option<Hit>;
+
+struct Rule {
+    entity: Entity,
+    regex: Regex,
+    /// Capture group holding the value (0: the whole match).
+    group: usize,
+    check: Check,
+    /// Words near a candidate that raise its score.
+    context: &'static ContextWords,
+    /// Candidates are runs of number groups that may hold several values
+    /// side by side ("call +44 20 7946 0958 4111 1111 1111 1111"): when the
+    /// whole run fails, its sub-runs are tried.
+    split: bool,
+    /// Fewest digits a value of a `split` rule has: runs with fewer are
+    /// dropped without trying their sub-runs.
+    min_digits: usize,
+    /// The rule runs only on texts holding one of these bytes (none: always).
+    needs: &'static [u8],
+    /// Where in a text its regex needs to look.
+    scope: Scope,
+}
+
+/// Parts of a text a rule's regex is run on: found by one cheap byte scan,
+/// so the regex only reads the few places a value can be.
+#[derive(Clone, Copy)]
+enum Scope {
+    Everywhere,
+    /// Digits joined by single separators, with at least this many digits
+    /// (cards, SSNs, phone numbers), plus a few bytes before for `+`, `(`.
+    NumberRuns(usize),
+    /// Runs of ASCII word bytes of a length in this range (crypto addresses).
+    Tokens(usize, usize),
+}
+
+impl Scope {
+    /// Sorted, non-overlapping byte ranges on char boundaries.
+    fn regions(self, text: &str) -> Vec<(usize, usize)> {
+        let b = text.as_bytes();
+        let mut out: Vec<(usize, usize)> = Vec::new();
+        let mut push = |start: usize, end: usize| {
+            let (start, end) = (floor_boundary(text, start), ceil_boundary(text, end));
+            match out.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => out.push((start, end)),
+            }
+        };
+        let word = |i: usize| b.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        match self {
+            Scope::Everywhere => push(0, b.len()),
+            Scope::NumberRuns(min_digits) => {
+                let mut i = 0;
+                while i < b.len() {
+                    if !b[i].is_ascii_digit() {
+                        i += 1;
+                        continue;
+                    }
+                    let (start, mut end, mut digits, mut j) = (i, i, 0, i);
+                    while j < b.len() {
+                        if b[j].is_ascii_digit() {
+                            digits += 1;
+                            j += 1;
+                            end = j;
+                            continue;
+                        }
+                        // Up to two separators (") ", " (") before more digits.
+                        let seps =
+                            b[j..].iter().take(2).take_while(|c| b" .-()/".contains(c)).count();
+                        let next = b.get(j + seps);
+                        if seps > 0 && next.is_some_and(|c| c.is_ascii_digit() || *c == b'(') {
+                            j += seps;
+                        } else {
+                            break;
+                        }
+                    }
+                    if digits >= min_digits {
+                        push(start.saturating_sub(4), (end + 2).min(b.len()));
+                    }
+                    i = j.max(i + 1);
+                }
+            }
+            Scope::Tokens(min, max) => {
+                let mut i = 0;
+                while i < b.len() {
+                    if !word(i) {
+                        i += 1;
+                        continue;
+                    }
+                    let start = i;
+                    while word(i) {
+                        i += 1;
+                    }
+                    if (min..=max).contains(&(i - start)) {
+                        push(start, i);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+const DIGITS: &[u8] = b"0123456789";
+
+/// All pattern rules, compiled once.
+pub struct Patterns {
+    rules: Vec<Rule>,
+}
+
+impl Patterns {
+    pub fn new() -> Result<Self, regex::Error> {
+        let months = "jan(?:uary|vier|uar|eiro)?|feb(?:ruary|ruar)?|f[ée]v(?:rier)?|fevereiro|mar(?:ch|s|zo|ço)?|m[äa]rz|apr(?:il)?|avr(?:il)?|abr(?:il)?|may|mai|mayo|maio|maggio|jun(?:e|i|io|ho)?|juin|giugno|jul(?:y|i|io|ho)?|juil(?:let)?|luglio|aug(?:ust)?|ao[uû]t|ago(?:sto)?|sep(?:t|tember|tiembre|tembro)?|sett(?:embre)?|oct(?:ober|obre)?|okt(?:ober)?|out(?:ubro)?|ott(?:obre)?|nov(?:ember|embre|embro)?|dec(?:ember)?|d[ée]c(?:embre)?|dez(?:ember|embro)?|dic(?:iembre|embre)?|enero|ene|febrero|gennaio";
+        let date = format!(
+            r"(?i)\b(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|\d{{1,2}}(?:st|nd|rd|th|er)?\.?\s+(?:of\s+|de\s+)?(?:{months})\.?,?\s+(?:de\s+)?\d{{4}}|(?:{months})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}})\b"
+        );
+        let secret_literals = [
+            r"\bsk-ant-[A-Za-z0-9_\-]{20,}",
+            r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}",
+            r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",
+            r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b",
+            r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b",
+            r"\bglpat-[A-Za-z0-9_\-]{20,}\b",
+            r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b",
+            r"\bwhsec_[A-Za-z0-9+/=]{20,}",
+            r"\bxox[abposre]-[A-Za-z0-9\-]{10,}",
+            r"\bhttps://hooks\.slack\.com/services/[A-Za-z0-9/_\-]+",
+            r"\bAIza[0-9A-Za-z_\-]{35}",
+            r"\bya29\.[0-9A-Za-z_\-]{20,}",
+            r"\bGOCSPX-[0-9A-Za-z_\-]{20,}",
+            r"\bhf_[A-Za-z0-9]{30,}\b",
+            r"\bnpm_[A-Za-z0-9]{36}\b",
+            r"\bvk_(?:live|test)_[A-Za-z0-9]{40}\b",
+            r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
+        ]
+        .join("|");
+        let key_names = r"password|passwd|passphrase|pwd|pass|secret|secret[_\-]?key|api[_\-]?key|apikey|access[_\-]?key|access[_\-]?token|auth[_\-]?token|token|client[_\-]?secret|private[_\-]?key|db[_\-]?pass(?:word)?|aws_secret_access_key";
+        let rules = vec![
+            rule(Entity::Secret, &secret_literals, 0, check_secret, &NO_CONTEXT)?,
+            rule(
+                Entity::Secret,
+                &format!(
+                    r#"(?i)(?:\b|_)(?:{key_names})["']?\s*(?::=|=>|[:=])\s*["']?([^\s"',;<>`]{{4,}})"#
+                ),
+                1,
+                check_assigned_secret,
+                &NO_CONTEXT,
+            )?,
+            rule(
+                Entity::Secret,
+                r#"(?i)\b(?:password|passcode|pin)\s+(?:is|was|=)\s+["']?([^\s"',;]{4,})"#,
+                1,
+                check_assigned_secret,
+                &NO_CONTEXT,
+            )?,
+            rule(
+                Entity::Secret,
+                r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@",
+                1,
+                check_assigned_secret,
+                &NO_CONTEXT,
+            )?,
+            rule(
+                Entity::Secret,
+                r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{20,}=*)",
+                1,
+                check_secret,
+                &NO_CONTEXT,
+            )?,
+            rule(
+                Entity::EmailAddress,
+                r"(?i)\b[a-z0-9][a-z0-9._%+\-]{0,63}@(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b",
+                0,
+                check_email,
+                &NO_CONTEXT,
+            )?,
+            rule(
+                Entity::Url,
+                r#"(?i)\b(?:(?:https?|ftp|wss?)://|www\.)[^\s<>"'`{}|\\^\[\]]+"#,
+                0,
+                check_url,
+                &NO_CONTEXT,
+            )?,
+            rule(
+                Entity::IpAddress,
+                r"\b\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?\b",
+                0,
+                check_ipv4,
+                &NO_CONTEXT,
+            )?,
+            rule(
+                Entity::IpAddress,
+                r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:\d{1,3}(?:\.\d{1,3}){3})?(?:%[0-9a-z]+)?",
+                0,
+                check_ipv6,
+                &NO_CONTEXT,
+            )?,
+            rule(
+                Entity::IbanCode,
+                r"(?i)\b[a-z]{2}\d{2}(?: ?[a-z0-9]{4}){2,8}(?: ?[a-z0-9]{1,4})?\b",
+                0,
+                check_iban,
+                &NO_CONTEXT,
+            )?,
+            rule(Entity::CreditCard, r"\b\d(?:[ \-]?\d){11,18}\b", 0, check_card, &CARD_CONTEXT)?,
+            rule(
+                Entity::UsSsn,
+                r"\b\d{3}-\d{2}-\d{4}\b|\b\d{3} \d{2} \d{4}\b|\b\d{9}\b",
+                0,
+                check_ssn,
+                &SSN_CONTEXT,
+            )?,
+            rule(
+                Entity::PhoneNumber,
+                r"(?:\+|\b00)?(?:\(\d{1,5}\)|\b\d{1,5})(?:[ .\-]?\(\d{1,5}\)|[ .\-]?\d{1,6}){1,6}\b",
+                0,
+                check_phone,
+                &PHONE_CONTEXT,
+            )?,
+            rule(
+                Entity::Crypto,
+                r"\b0x[0-9a-fA-F]{40}\b|(?i:\b(?:bc|tb|ltc)1[02-9ac-hj-np-z]{8,87}\b)|\b[13LMmn2][1-9A-HJ-NP-Za-km-z]{25,34}\b",
+                0,
+                check_crypto,
+                &NO_CONTEXT,
+            )?,
+            rule(Entity::DateTime, &date, 0, check_birth_date, &BIRTH_CONTEXT)?,
+        ];
+        Ok(Self { rules })
+    }
+
+    /// The entity types these rules can find.
+    pub fn entities(&self) -> EntitySet {
+        self.rules.iter().map(|r| r.entity).collect()
+    }
+}
+
+fn rule(
+    entity: Entity,
+    pattern: &str,
+    group: usize,
+    check: Check,
+    context: &'static ContextWords,
+) -> Result<Rule, regex::Error> {
+    // ASCII `\b` and `\d` keep the regex on its DFA paths for any input.
+    let pattern = pattern.replace(r"\b", r"(?-u:\b)").replace(r"\d", "[0-9]");
+    let regex = regex::RegexBuilder::new(&pattern).size_limit(32 << 20).build()?;
+    let min_digits = match entity {
+        Entity::CreditCard => 13,
+        Entity::UsSsn => 9,
+        Entity::PhoneNumber => 7,
+        _ => 0,
+    };
+    let split = min_digits > 0;
+    let scope = match entity {
+        _ if split => Scope::NumberRuns(min_digits),
+        Entity::Crypto => Scope::Tokens(11, 91),
+        _ => Scope::Everywhere,
+    };
+    let needs: &[u8] = match entity {
+        Entity::EmailAddress => b"@",
+        // IPv6 may be all letters ("dead:beef::cafe").
+        Entity::IpAddress => b"0123456789:",
+        Entity::IbanCode
+        | Entity::CreditCard
+        | Entity::UsSsn
+        | Entity::PhoneNumber
+        | Entity::Crypto
+        | Entity::DateTime => DIGITS,
+        _ => b"",
+    };
+    Ok(Rule { entity, regex, group, check, context, split, min_digits, needs, scope })
+}
+
+/// Validated values inside `start..end`, trying sub-runs that start and end
+/// at group boundaries: leftmost first, longest first.
+fn split_hits(text: &str, start: usize, end: usize, check: Check) -> Vec<Hit> {
+    let s = &text[start..end];
+    let mut starts = vec![0];
+    let mut ends = Vec::new();
+    for (i, c) in s.char_indices() {
+        if matches!(c, ' ' | '-' | '.') {
+            ends.push(i);
+            starts.push(i + 1);
+        }
+    }
+    ends.push(s.len());
+    let mut hits = Vec::new();
+    let mut from = 0;
+    for &a in &starts {
+        if a < from {
+            continue;
+        }
+        for &b in ends.iter().rev() {
+            if b <= a {
+                break;
+            }
+            if let Some(hit) = check(text, start + a, start + b) {
+                from = hit.end - start;
+                hits.push(hit);
+                break;
+            }
+        }
+    }
+    hits
+}
+
+impl Redactor for Patterns {
+    fn find(
+        &self,
+        text: &str,
+        wanted: EntitySet,
+        out: &mut Vec<Finding>,
+    ) -> Result<(), RedactError> {
+        let mut present = [false; 256];
+        for &b in text.as_bytes() {
+            present[usize::from(b)] = true;
+        }
+        let runs = |r: &&Rule| {
+            wanted.contains(r.entity)
+                && (r.needs.is_empty() || r.needs.iter().any(|&b| present[usize::from(b)]))
+        };
+        for rule in self.rules.iter().filter(runs) {
+            let mut push = |hits: Vec<Hit>| {
+                for hit in hits {
+                    let mut score = hit.score;
+                    if score < 1.0 && has_context(text, hit.start, hit.end, rule.context) {
+                        score = (score + CONTEXT_BOOST).min(1.0);
+                    }
+                    out.push(Finding::new(rule.entity, hit.start, hit.end, score, Source::Pattern));
+                }
+            };
+            for (from, to) in rule.scope.regions(text) {
+                // The regex sees the text up to the region's end, and what
+                // lies before its start (for `\b`).
+                let hay = &text[..to];
+                let mut pos = from;
+                while pos < to {
+                    let (start, end, next) = if rule.group == 0 {
+                        let Some(m) = rule.regex.find_at(hay, pos) else { break };
+                        (m.start(), m.end(), m.end())
+                    } else {
+                        let Some(caps) = rule.regex.captures_at(hay, pos) else { break };
+                        let whole = caps.get(0).map_or((pos, to), |m| (m.start(), m.end()));
+                        match caps.get(rule.group) {
+                            Some(m) => (m.start(), m.end(), whole.1),
+                            None => {
+                                pos = whole.1.max(pos + 1);
+                                continue;
+                            }
+                        }
+                    };
+                    if !rule.split {
+                        push((rule.check)(text, start, end).into_iter().collect());
+                        pos = if next > pos { next } else { ceil_boundary(text, pos + 1) };
+                        continue;
+                    }
+                    // Number runs: a failed candidate is retried from its
+                    // next group, so a value glued to another is still found.
+                    let run = &text[start..end];
+                    if run.bytes().filter(u8::is_ascii_digit).count() < rule.min_digits {
+                        pos = end;
+                        continue;
+                    }
+                    let hits = match (rule.check)(text, start, end) {
+                        Some(hit) => vec![hit],
+                        None => split_hits(text, start, end, rule.check),
+                    };
+                    pos = match hits.last() {
+                        Some(last) => last.end,
+                        None => run.find([' ', '-', '.']).map_or(end, |i| start + i + 1),
+                    };
+                    push(hits);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<(Entity, String)> {
+        let p = Patterns::new().unwrap();
+        let mut out = Vec::new();
+        p.find(text, EntitySet::all(), &mut out).unwrap();
+        out.into_iter()
+            .filter(|f| f.score >= 0.5)
+            .map(|f| (f.entity, text[f.start..f.end].to_owned()))
+            .collect()
+    }
+
+    fn finds(text: &str, entity: Entity, value: &str) {
+        let got = found(text);
+        assert!(
+            got.iter().any(|(e, v)| *e == entity && v == value),
+            "{entity} {value:?} not in {got:?} for {text:?}"
+        );
+    }
+
+    fn nothing(text: &str) {
+        let got = found(text);
+        assert!(got.is_empty(), "{text:?} gave {got:?}");
+    }
+
+    #[test]
+    fn cards_need_luhn_and_a_brand() {
+        finds("card 4111 1111 1111 1111 exp 12/27", Entity::CreditCard, "4111 1111 1111 1111");
+        finds("amex 3782-822463-10005", Entity::CreditCard, "3782-822463-10005");
+        finds("pay with 5555555555554444 today", Entity::CreditCard, "5555555555554444");
+        nothing("card 4111 1111 1111 1112");
+        nothing("uuid 9b2e7f9c-1c11-4a4e-8f0e-7d5d3a0c9f11");
+    }
+
+    #[test]
+    fn ssn_rules_and_context() {
+        finds("SSN: 123-45-6788", Entity::UsSsn, "123-45-6788");
+        finds("social security number 536 22 1234", Entity::UsSsn, "536 22 1234");
+        nothing("ssn 000-12-3456 and 666-12-3456");
+        nothing("order 536221234 shipped");
+    }
+
+    #[test]
+    fn ips_are_parsed_not_versions() {
+        finds("server at 192.168.1.20 is down", Entity::IpAddress, "192.168.1.20");
+        finds("ping 2001:db8::8a2e:370:7334 now", Entity::IpAddress, "2001:db8::8a2e:370:7334");
+        nothing("upgrade to version 1.2.3.4 soon");
+        nothing("release 10.0.19041.1266 and 999.1.1.1");
+        nothing("at 12:30:45 the call ended");
+        nothing("use std::fs::File and Add::add");
+    }
+
+    #[test]
+    fn iban_needs_mod97() {
+        finds(
+            "IBAN DE89 3704 0044 0532 0130 00 THANKS",
+            Entity::IbanCode,
+            "DE89 3704 0044 0532 0130 00",
+        );
+        finds("GB82WEST12345698765432", Entity::IbanCode, "GB82WEST12345698765432");
+        nothing("GB82WEST12345698765431");
+    }
+
+    #[test]
+    fn phones_in_many_formats() {
+        finds("call +44 20 7946 0958 now", Entity::PhoneNumber, "+44 20 7946 0958");
+        finds("Phone: (415) 555-2671", Entity::PhoneNumber, "(415) 555-2671");
+        finds("tel. 030 12345678", Entity::PhoneNumber, "030 12345678");
+        finds("+33 6 12 34 56 78", Entity::PhoneNumber, "+33 6 12 34 56 78");
+        nothing("on 2024-03-15 at 10:30");
+        nothing("total 1234567 rows");
+    }
+
+    #[test]
+    fn emails_urls_crypto() {
+        finds("mail jane.doe+x@example.co.uk.", Entity::EmailAddress, "jane.doe+x@example.co.uk");
+        finds("see https://example.com/a?b=1).", Entity::Url, "https://example.com/a?b=1");
+        finds(
+            "send to 0x52908400098527886E0F7030069857D2E4169EE7",
+            Entity::Crypto,
+            "0x52908400098527886E0F7030069857D2E4169EE7",
+        );
+        finds(
+            "btc 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+            Entity::Crypto,
+            "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+        );
+        finds(
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+            Entity::Crypto,
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+        );
+        nothing("0x52908400098527886e0F7030069857D2E4169EE7 is a bad checksum");
+        nothing("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3");
+    }
+
+    #[test]
+    fn regexes_run_only_where_a_value_can_be() {
+        let text = "v2.1 on 3 hosts; call (555) 123-4567 or +44 20 7946 0958, ref 12";
+        let runs: Vec<&str> =
+            Scope::NumberRuns(7).regions(text).into_iter().map(|(a, b)| &text[a..b]).collect();
+        // Margins let the regex see "(" and "+"; touching regions merge.
+        assert_eq!(runs, ["ll (555) 123-4567 or +44 20 7946 0958, "]);
+        let text = "send to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq now";
+        let tokens = Scope::Tokens(11, 91).regions(text);
+        assert_eq!(tokens.len(), 1);
+        assert!(text[tokens[0].0..tokens[0].1].starts_with("bc1q"));
+        // Regions never cut a character.
+        let text = "ééé 1234567 ü";
+        for (a, b) in Scope::NumberRuns(7).regions(text) {
+            assert!(text.is_char_boundary(a) && text.is_char_boundary(b));
+        }
+    }
+
+    #[test]
+    fn assigned_secrets_keep_ampersands_outside_query_strings() {
+        finds("db:\n  password: Tr0ub4dor&3\n", Entity::Secret, "Tr0ub4dor&3");
+        finds("GET /login?password=hunter22&user=bob", Entity::Secret, "hunter22");
+    }
+
+    #[test]
+    fn secrets_by_family() {
+        finds(
+            "OPENAI_API_KEY=sk-proj-AbC123dEf456GhI789jKl012",
+            Entity::Secret,
+            "sk-proj-AbC123dEf456GhI789jKl012",
+        );
+        finds("id AKIAIOSFODNN7EXAMPLE", Entity::Secret, "AKIAIOSFODNN7EXAMPLE");
+        finds(
+            "token ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+            Entity::Secret,
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        );
+        finds("db password=hunter2!", Entity::Secret, "hunter2!");
+        finds(r#"{"password": "S3cr3t-Pa55"}"#, Entity::Secret, "S3cr3t-Pa55");
+        nothing("password: ${DB_PASSWORD}");
+        finds("postgres://app:Zx9-pw@db.internal/app", Entity::Secret, "Zx9-pw");
+        nothing("DATABASE_URL=postgres://app@db.internal/app");
+        nothing("the sk-learn-library-is-great-for-ml");
+    }
+
+    #[test]
+    fn dates_only_of_birth() {
+        finds("born on 14 March 1987 in", Entity::DateTime, "14 March 1987");
+        finds("DOB: 1987-03-14", Entity::DateTime, "1987-03-14");
+        nothing("deployed on 2024-03-14 at noon");
+        nothing("born on 2024-13-45");
+    }
+}
