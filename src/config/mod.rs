@@ -15,9 +15,13 @@ use serde::Deserialize;
 
 mod billing;
 mod env;
+mod redaction;
+mod server;
 
 pub use billing::{BillingConfig, PackConfig, StripeConfig};
 use env::{apply_env, name_override};
+pub use redaction::{RedactionConfig, RedactionList};
+pub use server::{AuthConfig, LimitsConfig, ServerConfig};
 
 /// Environment variables starting with `VEIL_` that are not config overrides.
 pub const RESERVED_ENV: &[&str] = &["VEIL_CONFIG", "VEIL_LOG", "VEIL_KEY_PEPPER"];
@@ -72,109 +76,6 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub redaction: RedactionConfig,
-}
-
-/// `[redaction]`: the text pipeline's defaults and its models.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedactionConfig {
-    /// Off: requests are forwarded as they are (not recommended).
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Entity types redacted when a request names none; empty: all.
-    #[serde(default)]
-    pub entities: Vec<String>,
-    /// Findings scored below this are ignored (requests may override).
-    #[serde(default = "default_threshold")]
-    pub threshold: f32,
-    /// `placeholder`, `mask`, `hash` or `remove`.
-    #[serde(default)]
-    pub operator: crate::redact::pipeline::Operator,
-    /// Run the NER model (PERSON, LOCATION, ORGANIZATION).
-    #[serde(default = "yes")]
-    pub ner: bool,
-    /// Folder with `model.int8.onnx`, `tokenizer.json`, `labels.json`.
-    #[serde(default = "default_ner_dir")]
-    pub ner_model_dir: String,
-    /// The ONNX Runtime shared library (`scripts/setup.sh` puts it here).
-    #[serde(default = "default_onnxruntime")]
-    pub onnxruntime_library: String,
-    /// Model sessions kept (concurrent NER calls).
-    #[serde(default = "default_ner_sessions")]
-    pub ner_sessions: usize,
-    /// Threads per model call.
-    #[serde(default = "one")]
-    pub ner_threads: usize,
-    /// Redaction jobs running at once on the blocking pool; others wait.
-    #[serde(default = "default_ner_sessions")]
-    pub max_concurrent: usize,
-    /// Operator word lists: each value is redacted as `entity`.
-    #[serde(default)]
-    pub lists: Vec<RedactionList>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedactionList {
-    pub entity: String,
-    #[serde(default)]
-    pub values: Vec<String>,
-    /// A file with one value per line, read at start.
-    #[serde(default)]
-    pub file: String,
-}
-
-impl Default for RedactionConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            entities: Vec::new(),
-            threshold: default_threshold(),
-            operator: Default::default(),
-            ner: true,
-            ner_model_dir: default_ner_dir(),
-            onnxruntime_library: default_onnxruntime(),
-            ner_sessions: default_ner_sessions(),
-            ner_threads: 1,
-            max_concurrent: default_ner_sessions(),
-            lists: Vec::new(),
-        }
-    }
-}
-
-fn default_threshold() -> f32 {
-    0.5
-}
-fn default_ner_dir() -> String {
-    "models/ner".into()
-}
-fn default_onnxruntime() -> String {
-    ".cache/models/libonnxruntime.so.1.32.0".into()
-}
-fn default_ner_sessions() -> usize {
-    std::thread::available_parallelism().map_or(2, usize::from)
-}
-fn one() -> usize {
-    1
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsConfig {
-    /// With `redis_url` set, what happens while Redis cannot be reached:
-    /// `closed` refuses requests with 503, `open` admits them unlimited.
-    #[serde(default = "default_redis_failure")]
-    pub on_redis_failure: crate::limits::RedisFailure,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self { on_redis_failure: default_redis_failure() }
-    }
-}
-
-fn default_redis_failure() -> crate::limits::RedisFailure {
-    crate::limits::RedisFailure::Closed
 }
 
 /// A database URL whose password never reaches a log through `Debug`.
@@ -264,73 +165,7 @@ pub struct PlanConfig {
     pub daily_requests: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    /// Largest accepted request body.
-    #[serde(default = "default_body_limit")]
-    pub max_body_bytes: usize,
-    /// Longest wait for a TCP/TLS connection to a provider.
-    #[serde(default = "default_connect_timeout_secs")]
-    pub upstream_connect_timeout_secs: f64,
-    /// How long SIGINT/SIGTERM waits for in-flight requests before closing them.
-    #[serde(default = "default_grace")]
-    pub shutdown_grace_secs: f64,
-    /// Origins allowed to call `/api/v1/*` from a browser (`/v1/*` allows any).
-    #[serde(default)]
-    pub cors_origins: Vec<String>,
-    /// The URL users reach Veil at, for Stripe's redirect pages; empty:
-    /// `http://{listen}`.
-    #[serde(default)]
-    pub public_url: String,
-    /// Management calls per minute per wallet (after its signature checks).
-    #[serde(default = "default_management_rpm")]
-    pub management_rpm: u32,
-    /// Management calls per minute per client IP (before any check).
-    #[serde(default = "default_management_ip_rpm")]
-    pub management_ip_rpm: u32,
-}
-
-fn default_management_rpm() -> u32 {
-    60
-}
-fn default_management_ip_rpm() -> u32 {
-    600
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: default_body_limit(),
-            upstream_connect_timeout_secs: default_connect_timeout_secs(),
-            shutdown_grace_secs: default_grace(),
-            cors_origins: Vec::new(),
-            public_url: String::new(),
-            management_rpm: default_management_rpm(),
-            management_ip_rpm: default_management_ip_rpm(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    /// How long a looked-up key is trusted before the store is asked again
-    /// (bounds how late a revocation made by another process takes effect).
-    #[serde(default = "default_key_cache_ms")]
-    pub key_cache_ms: u64,
-    /// How often batched `last_used_at` times are written.
-    #[serde(default = "default_touch_flush")]
-    pub last_used_flush_secs: f64,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self { key_cache_ms: default_key_cache_ms(), last_used_flush_secs: default_touch_flush() }
-    }
-}
-
-fn yes() -> bool {
+pub(super) fn yes() -> bool {
     true
 }
 fn default_listen() -> String {
@@ -345,23 +180,8 @@ fn default_database_url() -> DatabaseUrl {
 fn default_timeout_secs() -> f64 {
     600.0
 }
-fn default_connect_timeout_secs() -> f64 {
-    10.0
-}
 fn default_max_output_tokens() -> u32 {
     4096
-}
-fn default_body_limit() -> usize {
-    32 * 1024 * 1024
-}
-fn default_grace() -> f64 {
-    30.0
-}
-fn default_key_cache_ms() -> u64 {
-    1000
-}
-fn default_touch_flush() -> f64 {
-    10.0
 }
 
 fn default_plans() -> BTreeMap<String, PlanConfig> {
