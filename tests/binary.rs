@@ -187,6 +187,24 @@ async fn funded(wallet: &str) -> Funded {
     Funded { config, key, _upstream: upstream, _dir: dir }
 }
 
+/// `n` endless streams, each holding credits until it is dropped.
+async fn open_streams(base: &str, key: &str, n: usize) -> Vec<reqwest::Response> {
+    let client = reqwest::Client::new();
+    let mut open = Vec::new();
+    for _ in 0..n {
+        let r = client
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&json!({"model": "endless", "stream": true, "messages": user("x")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        open.push(r);
+    }
+    open
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_under_load_leaves_a_consistent_ledger() {
     let wallet = "0x00000000000000000000000000000000000000dd";
@@ -205,18 +223,7 @@ async fn kill_9_under_load_leaves_a_consistent_ledger() {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    let mut open = Vec::new();
-    for _ in 0..8 {
-        let r = client
-            .post(format!("{base}/v1/chat/completions"))
-            .bearer_auth(&key)
-            .json(&json!({"model": "endless", "stream": true, "messages": user("x")}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        open.push(r);
-    }
+    let open = open_streams(&base, &key, 8).await;
     let before = json_of(&config, &["credits", "balance", "--wallet", wallet, "--json"]);
     assert_eq!(before["test"]["open_holds"], 8);
     child.kill().unwrap(); // SIGKILL: no drain, no settlement
@@ -244,19 +251,7 @@ async fn a_second_server_keeps_the_first_ones_holds() {
     let wallet = "0x00000000000000000000000000000000000000de";
     let Funded { config, key, _upstream, _dir } = funded(wallet).await;
     let (mut first, base, _) = serve(&config, &[]);
-    let client = reqwest::Client::new();
-    let mut open = Vec::new();
-    for _ in 0..3 {
-        let r = client
-            .post(format!("{base}/v1/chat/completions"))
-            .bearer_auth(&key)
-            .json(&json!({"model": "endless", "stream": true, "messages": user("x")}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        open.push(r);
-    }
+    let open = open_streams(&base, &key, 3).await;
     // A replica starting on the same file must not take the first one's
     // in-flight holds for a crash's leftovers.
     let (mut second, _, _) = serve(&config, &[]);
