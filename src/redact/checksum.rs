@@ -10,22 +10,16 @@ use sha3::Keccak256;
 /// Luhn over the digits of `text` (spaces and dashes ignored); 12 to 19
 /// digits, as card numbers have.
 pub fn luhn_valid(text: &str) -> bool {
-    let digits: Vec<u32> = text
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-'))
-        .map(|c| c.to_digit(10))
-        .collect::<Option<_>>()
-        .unwrap_or_default();
-    if !(12..=19).contains(&digits.len()) {
-        return false;
+    let (mut count, mut sum) = (0_usize, 0_u32);
+    for b in text.bytes().rev().filter(|b| !matches!(b, b' ' | b'-')) {
+        if !b.is_ascii_digit() {
+            return false;
+        }
+        let d = u32::from(b - b'0');
+        sum += if count % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d };
+        count += 1;
     }
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
-        .sum();
-    sum.is_multiple_of(10)
+    (12..=19).contains(&count) && sum.is_multiple_of(10)
 }
 
 /// IBAN length by country (ISO 13616 registry).

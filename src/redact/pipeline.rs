@@ -4,6 +4,7 @@
 //! redacts, and the same value always gets the same placeholder.
 
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
@@ -174,7 +175,8 @@ impl Session {
             match self.config.operator {
                 Operator::Placeholder => {
                     let n = self.placeholders.number(f.entity, value);
-                    out.push_str(&format!("[{}_{n}]", f.entity.name()));
+                    // Writing to a String cannot fail.
+                    let _ = write!(out, "[{}_{n}]", f.entity.name());
                 }
                 Operator::Mask => out.extend(value.chars().map(|_| '*')),
                 Operator::Hash => out.push_str(&self.hash(f.entity, value)),
@@ -215,20 +217,21 @@ impl Session {
 /// Placeholder numbers of one request.
 #[derive(Debug, Default)]
 struct Placeholders {
-    by_value: HashMap<(Entity, String), u32>,
+    by_value: HashMap<Entity, HashMap<String, u32>>,
     by_number: HashMap<(Entity, u32), String>,
     next: HashMap<Entity, u32>,
 }
 
 impl Placeholders {
     fn number(&mut self, entity: Entity, value: &str) -> u32 {
-        if let Some(n) = self.by_value.get(&(entity, value.to_owned())) {
+        let numbers = self.by_value.entry(entity).or_default();
+        if let Some(n) = numbers.get(value) {
             return *n;
         }
         let next = self.next.entry(entity).or_insert(0);
         *next += 1;
         let n = *next;
-        self.by_value.insert((entity, value.to_owned()), n);
+        numbers.insert(value.to_owned(), n);
         self.by_number.insert((entity, n), value.to_owned());
         n
     }

@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::context::{
-    BIRTH_CONTEXT, PHONE_CONTEXT, SSN_CONTEXT, has_context, near, next_char, prev_char, window,
+    BIRTH_CONTEXT, PHONE_CONTEXT, SSN_CONTEXT, has_context, near, next_char, prev_char,
 };
 use super::{Hit, checksum};
 
@@ -39,6 +39,23 @@ pub(super) fn digits_of(s: &str) -> Digits {
         d.len += 1;
     }
     d
+}
+
+/// Up to `n` bytes of `text` before `at`.
+fn preceding(text: &str, at: usize, n: usize) -> &[u8] {
+    &text.as_bytes()[at.saturating_sub(n)..at]
+}
+
+/// Where `word` (ASCII) starts in `hay`, ignoring ASCII case.
+fn find_ignore_case<'a>(hay: &'a [u8], word: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    hay.windows(word.len())
+        .enumerate()
+        .filter(|(_, w)| w.eq_ignore_ascii_case(word))
+        .map(|(i, _)| i)
+}
+
+fn ends_with_ignore_case(hay: &[u8], word: &[u8]) -> bool {
+    hay.len() >= word.len() && hay[hay.len() - word.len()..].eq_ignore_ascii_case(word)
 }
 
 pub(super) fn hit(start: usize, end: usize, score: f32) -> Option<Hit> {
@@ -189,13 +206,17 @@ pub(super) fn check_ipv4(text: &str, start: usize, end: usize) -> Option<Hit> {
     if prefix.is_some_and(|p| p.parse::<u8>().map_or(true, |p| p > 32)) {
         return None;
     }
-    let before = window(text, start, start, 24, 0);
+    let before = preceding(text, start, 24);
     let versiony = [
         "version", "ver.", "release", "build", "firmware", "v", "sdk", "chrome/", "firefox/",
         "python ", "node ",
     ]
     .iter()
-    .any(|w| before.trim_end().ends_with(w) || before.contains(&format!("{w} ")));
+    .any(|w| {
+        ends_with_ignore_case(before.trim_ascii_end(), w.as_bytes())
+            || find_ignore_case(before, w.as_bytes())
+                .any(|i| before.get(i + w.len()) == Some(&b' '))
+    });
     hit(start, end, if versiony { 0.3 } else { 0.95 })
 }
 
@@ -277,11 +298,11 @@ pub(super) fn check_card(text: &str, start: usize, end: usize) -> Option<Hit> {
     if !known_card_prefix(digits) {
         return None;
     }
-    let before = window(text, start, start, 32, 0);
+    let before = preceding(text, start, 32);
     let id_like =
         ["order", "tracking", "invoice", "id:", "id ", "#", "ref", "account no", "phone", "tel"]
             .iter()
-            .any(|w| before.contains(w));
+            .any(|w| find_ignore_case(before, w.as_bytes()).next().is_some());
     let score = match (separated, id_like) {
         (_, true) => 0.35,
         (true, false) => 0.95,
@@ -386,12 +407,14 @@ pub(super) fn check_phone(text: &str, start: usize, end: usize) -> Option<Hit> {
     if !(7..=15).contains(&d.len()) || d.bytes().all(|b| b == d.as_bytes()[0]) {
         return None;
     }
-    let separators: Vec<char> = s.chars().filter(|c| matches!(c, ' ' | '.' | '-')).collect();
+    let mut separators = s.bytes().filter(|b| matches!(b, b' ' | b'.' | b'-'));
+    let (has_separator, only_dots) = match separators.next() {
+        Some(first) => (true, first == b'.' && separators.all(|b| b == b'.')),
+        None => (false, true),
+    };
     // Dates, times, versions and decimal numbers are not phone numbers.
     if (looks_like_date(s)
-        || (separators.iter().all(|c| *c == '.')
-            && s.matches('.').count() >= 2
-            && !s.starts_with('+')))
+        || (only_dots && s.bytes().filter(|&b| b == b'.').count() >= 2 && !s.starts_with('+')))
         && !s.starts_with('+')
         && d.len() < 10
     {
@@ -406,7 +429,7 @@ pub(super) fn check_phone(text: &str, start: usize, end: usize) -> Option<Hit> {
         if s.starts_with('+') { 0.9 } else { 0.6 }
     } else if is_nanp(s) {
         0.8
-    } else if d.starts_with('0') && !separators.is_empty() && (9..=12).contains(&d.len()) {
+    } else if d.starts_with('0') && has_separator && (9..=12).contains(&d.len()) {
         // National format with a trunk prefix: 030 1234567, 06 12 34 56 78.
         0.65
     } else if (7..=12).contains(&d.len()) && has_context(text, start, end, &PHONE_CONTEXT) {
@@ -427,20 +450,33 @@ pub(super) fn is_nanp(s: &str) -> bool {
     }
     let b = d.as_bytes();
     let plausible = (b'2'..=b'9').contains(&b[0]) && (b'2'..=b'9').contains(&b[3]);
-    let groups: Vec<usize> =
-        s.split([' ', '.', '-', '(', ')']).filter(|g| !g.is_empty()).map(str::len).collect();
-    plausible && matches!(groups.as_slice(), [3, 3, 4] | [1, 3, 3, 4])
+    let mut groups = [0_usize; 5];
+    let mut n = 0;
+    for g in s.split([' ', '.', '-', '(', ')']).filter(|g| !g.is_empty()) {
+        if n == groups.len() {
+            return false;
+        }
+        groups[n] = g.len();
+        n += 1;
+    }
+    plausible && matches!(&groups[..n], [3, 3, 4] | [1, 3, 3, 4])
 }
 
 pub(super) fn looks_like_date(s: &str) -> bool {
-    let parts: Vec<&str> = s.split(['-', '.', '/', ' ']).collect();
-    if parts.len() != 3 {
+    let mut split = s.split(['-', '.', '/', ' ']);
+    let (Some(a), Some(b), Some(c), None) =
+        (split.next(), split.next(), split.next(), split.next())
+    else {
         return false;
+    };
+    let parts = [a, b, c];
+    let mut n = [0_u32; 3];
+    for (n, p) in n.iter_mut().zip(parts) {
+        let Ok(v) = p.parse() else { return false };
+        *n = v;
     }
-    let n: Vec<u32> = parts.iter().filter_map(|p| p.parse().ok()).collect();
-    n.len() == 3
-        && ((parts[0].len() == 4 && (1..=12).contains(&n[1]) && (1..=31).contains(&n[2]))
-            || (parts[2].len() == 4 && (1..=31).contains(&n[0]) && (1..=31).contains(&n[1])))
+    (parts[0].len() == 4 && (1..=12).contains(&n[1]) && (1..=31).contains(&n[2]))
+        || (parts[2].len() == 4 && (1..=31).contains(&n[0]) && (1..=31).contains(&n[1]))
 }
 
 pub(super) fn check_crypto(text: &str, start: usize, end: usize) -> Option<Hit> {

@@ -75,6 +75,24 @@ pub(super) static SSN_CONTEXT: ContextWords = ContextWords::new(SSN_CONTEXT_WORD
 pub(super) static BIRTH_CONTEXT: ContextWords = ContextWords::new(BIRTH_CONTEXT_WORDS);
 pub(super) static NO_CONTEXT: ContextWords = ContextWords::new(&[]);
 
+// Words some rules' regexes cannot match without (see `Scope::Near`).
+pub(super) static AT_SIGN: ContextWords = ContextWords::new(&["@"]);
+pub(super) static SCHEME_SEPARATOR: ContextWords = ContextWords::new(&["://"]);
+/// Where a date of birth can be: near a birth word or after a "b." label.
+pub(super) static BIRTH_SCOPE: ContextWords = ContextWords::new(&BIRTH_SCOPE_WORDS);
+const BIRTH_SCOPE_WORDS: [&str; BIRTH_CONTEXT_WORDS.len() + 1] = {
+    let mut out = ["b."; BIRTH_CONTEXT_WORDS.len() + 1];
+    let mut i = 0;
+    while i < BIRTH_CONTEXT_WORDS.len() {
+        out[i] = BIRTH_CONTEXT_WORDS[i];
+        i += 1;
+    }
+    out
+};
+/// A part of every key name of an assigned secret (`db_password=`, `apikey:`).
+pub(super) static KEY_NAME_PARTS: ContextWords =
+    ContextWords::new(&["pass", "pwd", "secret", "key", "token"]);
+
 /// Context words, searched case-insensitively in one pass.
 pub(super) struct ContextWords {
     words: &'static [&'static str],
@@ -82,11 +100,11 @@ pub(super) struct ContextWords {
 }
 
 impl ContextWords {
-    const fn new(words: &'static [&'static str]) -> Self {
+    pub(super) const fn new(words: &'static [&'static str]) -> Self {
         Self { words, searcher: OnceLock::new() }
     }
 
-    fn searcher(&self) -> Option<&AhoCorasick> {
+    pub(super) fn searcher(&self) -> Option<&AhoCorasick> {
         self.searcher
             .get_or_init(|| {
                 // ASCII letters fold in the search; other letters are added
@@ -120,16 +138,6 @@ pub(super) fn ceil_boundary(text: &str, mut i: usize) -> usize {
         i += 1;
     }
     i.min(text.len())
-}
-
-/// Lower-cased text just before `start` (and a little after `end`).
-pub(super) fn window(text: &str, start: usize, end: usize, before: usize, after: usize) -> String {
-    let from = floor_boundary(text, start.saturating_sub(before));
-    let to = ceil_boundary(text, (end + after).min(text.len()));
-    let mut w = text[from..start].to_lowercase();
-    w.push(' ');
-    w.push_str(&text[end..to].to_lowercase());
-    w
 }
 
 /// A context word shortly before `start` or just after `end`, not glued to

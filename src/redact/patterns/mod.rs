@@ -10,6 +10,7 @@
 
 mod checks;
 mod context;
+mod scope;
 
 use regex::Regex;
 
@@ -18,6 +19,7 @@ use super::entity::{Entity, EntitySet, Finding, Source};
 use super::{RedactError, Redactor};
 use checks::*;
 use context::*;
+use scope::{Regions, Scope};
 
 /// A validated candidate: where it is (it may be narrower than the regex
 /// match) and how sure the rule is.
@@ -42,92 +44,13 @@ struct Rule {
     /// side by side ("call +44 20 7946 0958 4111 1111 1111 1111"): when the
     /// whole run fails, its sub-runs are tried.
     split: bool,
-    /// Fewest digits a value of a `split` rule has: runs with fewer are
-    /// dropped without trying their sub-runs.
-    min_digits: usize,
+    /// How many digits a value of a `split` rule has: runs with fewer are
+    /// dropped, and sub-runs outside the range are not checked.
+    digits: std::ops::RangeInclusive<usize>,
     /// The rule runs only on texts holding one of these bytes (none: always).
     needs: &'static [u8],
     /// Where in a text its regex needs to look.
     scope: Scope,
-}
-
-/// Parts of a text a rule's regex is run on: found by one cheap byte scan,
-/// so the regex only reads the few places a value can be.
-#[derive(Clone, Copy)]
-enum Scope {
-    Everywhere,
-    /// Digits joined by single separators, with at least this many digits
-    /// (cards, SSNs, phone numbers), plus a few bytes before for `+`, `(`.
-    NumberRuns(usize),
-    /// Runs of ASCII word bytes of a length in this range (crypto addresses).
-    Tokens(usize, usize),
-}
-
-impl Scope {
-    /// Sorted, non-overlapping byte ranges on char boundaries.
-    fn regions(self, text: &str) -> Vec<(usize, usize)> {
-        let b = text.as_bytes();
-        let mut out: Vec<(usize, usize)> = Vec::new();
-        let mut push = |start: usize, end: usize| {
-            let (start, end) = (floor_boundary(text, start), ceil_boundary(text, end));
-            match out.last_mut() {
-                Some(last) if start <= last.1 => last.1 = last.1.max(end),
-                _ => out.push((start, end)),
-            }
-        };
-        let word = |i: usize| b.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
-        match self {
-            Scope::Everywhere => push(0, b.len()),
-            Scope::NumberRuns(min_digits) => {
-                let mut i = 0;
-                while i < b.len() {
-                    if !b[i].is_ascii_digit() {
-                        i += 1;
-                        continue;
-                    }
-                    let (start, mut end, mut digits, mut j) = (i, i, 0, i);
-                    while j < b.len() {
-                        if b[j].is_ascii_digit() {
-                            digits += 1;
-                            j += 1;
-                            end = j;
-                            continue;
-                        }
-                        // Up to two separators (") ", " (") before more digits.
-                        let seps =
-                            b[j..].iter().take(2).take_while(|c| b" .-()/".contains(c)).count();
-                        let next = b.get(j + seps);
-                        if seps > 0 && next.is_some_and(|c| c.is_ascii_digit() || *c == b'(') {
-                            j += seps;
-                        } else {
-                            break;
-                        }
-                    }
-                    if digits >= min_digits {
-                        push(start.saturating_sub(4), (end + 2).min(b.len()));
-                    }
-                    i = j.max(i + 1);
-                }
-            }
-            Scope::Tokens(min, max) => {
-                let mut i = 0;
-                while i < b.len() {
-                    if !word(i) {
-                        i += 1;
-                        continue;
-                    }
-                    let start = i;
-                    while word(i) {
-                        i += 1;
-                    }
-                    if (min..=max).contains(&(i - start)) {
-                        push(start, i);
-                    }
-                }
-            }
-        }
-        out
-    }
 }
 
 const DIGITS: &[u8] = b"0123456789";
@@ -175,7 +98,8 @@ impl Patterns {
                 1,
                 check_assigned_secret,
                 &NO_CONTEXT,
-            )?,
+            )?
+            .within(Scope::Near { words: &KEY_NAME_PARTS, before: 24, after: 32 }),
             rule(
                 Entity::Secret,
                 r#"(?i)\b(?:password|passcode|pin)\s+(?:is|was|=)\s+["']?([^\s"',;]{4,})"#,
@@ -189,7 +113,8 @@ impl Patterns {
                 1,
                 check_assigned_secret,
                 &NO_CONTEXT,
-            )?,
+            )?
+            .within(Scope::Near { words: &SCHEME_SEPARATOR, before: 22, after: 200 }),
             rule(
                 Entity::Secret,
                 r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{20,}=*)",
@@ -203,7 +128,8 @@ impl Patterns {
                 0,
                 check_email,
                 &NO_CONTEXT,
-            )?,
+            )?
+            .within(Scope::Near { words: &AT_SIGN, before: 64, after: 0 }),
             rule(
                 Entity::Url,
                 r#"(?i)\b(?:(?:https?|ftp|wss?)://|www\.)[^\s<>"'`{}|\\^\[\]]+"#,
@@ -217,21 +143,24 @@ impl Patterns {
                 0,
                 check_ipv4,
                 &NO_CONTEXT,
-            )?,
+            )?
+            .within(Scope::DottedQuads),
             rule(
                 Entity::IpAddress,
                 r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:\d{1,3}(?:\.\d{1,3}){3})?(?:%[0-9a-z]+)?",
                 0,
                 check_ipv6,
                 &NO_CONTEXT,
-            )?,
+            )?
+            .within(Scope::ColonRuns),
             rule(
                 Entity::IbanCode,
                 r"(?i)\b[a-z]{2}\d{2}(?: ?[a-z0-9]{4}){2,8}(?: ?[a-z0-9]{1,4})?\b",
                 0,
                 check_iban,
                 &NO_CONTEXT,
-            )?,
+            )?
+            .within(Scope::CountryCode { len: 50 }),
             rule(Entity::CreditCard, r"\b\d(?:[ \-]?\d){11,18}\b", 0, check_card, &CARD_CONTEXT)?,
             rule(
                 Entity::UsSsn,
@@ -254,7 +183,9 @@ impl Patterns {
                 check_crypto,
                 &NO_CONTEXT,
             )?,
-            rule(Entity::DateTime, &date, 0, check_birth_date, &BIRTH_CONTEXT)?,
+            rule(Entity::DateTime, &date, 0, check_birth_date, &BIRTH_CONTEXT)?
+            // `check_birth_date` looks 160 bytes before a date and 12 after it.
+            .within(Scope::Near { words: &BIRTH_SCOPE, before: 12 + 48, after: 160 + 48 }),
         ];
         Ok(Self { rules })
     }
@@ -275,15 +206,15 @@ fn rule(
     // ASCII `\b` and `\d` keep the regex on its DFA paths for any input.
     let pattern = pattern.replace(r"\b", r"(?-u:\b)").replace(r"\d", "[0-9]");
     let regex = regex::RegexBuilder::new(&pattern).size_limit(32 << 20).build()?;
-    let min_digits = match entity {
-        Entity::CreditCard => 13,
-        Entity::UsSsn => 9,
-        Entity::PhoneNumber => 7,
-        _ => 0,
+    let digits = match entity {
+        Entity::CreditCard => 13..=19,
+        Entity::UsSsn => 9..=9,
+        Entity::PhoneNumber => 7..=15,
+        _ => 0..=0,
     };
-    let split = min_digits > 0;
+    let split = *digits.start() > 0;
     let scope = match entity {
-        _ if split => Scope::NumberRuns(min_digits),
+        _ if split => Scope::number_runs(*digits.start()),
         Entity::Crypto => Scope::Tokens(11, 91),
         _ => Scope::Everywhere,
     };
@@ -299,31 +230,53 @@ fn rule(
         | Entity::DateTime => DIGITS,
         _ => b"",
     };
-    Ok(Rule { entity, regex, group, check, context, split, min_digits, needs, scope })
+    Ok(Rule { entity, regex, group, check, context, split, digits, needs, scope })
+}
+
+impl Rule {
+    /// Runs the regex only in these regions of a text (see [`Scope`]).
+    fn within(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
 }
 
 /// Validated values inside `start..end`, trying sub-runs that start and end
-/// at group boundaries: leftmost first, longest first.
-fn split_hits(text: &str, start: usize, end: usize, check: Check) -> Vec<Hit> {
+/// at group boundaries and hold a number of digits in `digits`: leftmost
+/// first, longest first.
+fn split_hits(
+    text: &str,
+    start: usize,
+    end: usize,
+    digits: &std::ops::RangeInclusive<usize>,
+    covered: &Covered,
+    check: Check,
+) -> Vec<Hit> {
     let s = &text[start..end];
-    let mut starts = vec![0];
+    // Group boundaries, each with the number of digits before it.
+    let mut starts = vec![(0, 0)];
     let mut ends = Vec::new();
-    for (i, c) in s.char_indices() {
-        if matches!(c, ' ' | '-' | '.') {
-            ends.push(i);
-            starts.push(i + 1);
+    let mut seen = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if matches!(b, b' ' | b'-' | b'.') {
+            ends.push((i, seen));
+            starts.push((i + 1, seen));
         }
+        seen += usize::from(b.is_ascii_digit());
     }
-    ends.push(s.len());
+    ends.push((s.len(), seen));
     let mut hits = Vec::new();
     let mut from = 0;
-    for &a in &starts {
+    for &(a, before) in &starts {
         if a < from {
             continue;
         }
-        for &b in ends.iter().rev() {
-            if b <= a {
+        for &(b, upto) in ends.iter().rev() {
+            if b <= a || upto - before < *digits.start() {
                 break;
+            }
+            if upto - before > *digits.end() || covered.contains(start + a, start + b) {
+                continue;
             }
             if let Some(hit) = check(text, start + a, start + b) {
                 from = hit.end - start;
@@ -350,17 +303,23 @@ impl Redactor for Patterns {
             wanted.contains(r.entity)
                 && (r.needs.is_empty() || r.needs.iter().any(|&b| present[usize::from(b)]))
         };
+        let mut regions = Regions::new(text);
+        let mut covered = Covered::default();
         for rule in self.rules.iter().filter(runs) {
-            let mut push = |hits: Vec<Hit>| {
+            let mut sure = Vec::new();
+            let mut push = |hits: &mut dyn Iterator<Item = Hit>| {
                 for hit in hits {
                     let mut score = hit.score;
                     if score < 1.0 && has_context(text, hit.start, hit.end, rule.context) {
                         score = (score + CONTEXT_BOOST).min(1.0);
                     }
+                    if score >= Covered::SURE {
+                        sure.push((hit.start, hit.end));
+                    }
                     out.push(Finding::new(rule.entity, hit.start, hit.end, score, Source::Pattern));
                 }
             };
-            for (from, to) in rule.scope.regions(text) {
+            for (from, to) in regions.of(rule.scope) {
                 // The regex sees the text up to the region's end, and what
                 // lies before its start (for `\b`).
                 let hay = &text[..to];
@@ -381,30 +340,68 @@ impl Redactor for Patterns {
                         }
                     };
                     if !rule.split {
-                        push((rule.check)(text, start, end).into_iter().collect());
+                        push(&mut (rule.check)(text, start, end).into_iter());
                         pos = if next > pos { next } else { ceil_boundary(text, pos + 1) };
                         continue;
                     }
                     // Number runs: a failed candidate is retried from its
                     // next group, so a value glued to another is still found.
                     let run = &text[start..end];
-                    if run.bytes().filter(u8::is_ascii_digit).count() < rule.min_digits {
+                    if run.bytes().filter(u8::is_ascii_digit).count() < *rule.digits.start()
+                        || covered.contains(start, end)
+                    {
                         pos = end;
                         continue;
                     }
-                    let hits = match (rule.check)(text, start, end) {
-                        Some(hit) => vec![hit],
-                        None => split_hits(text, start, end, rule.check),
-                    };
+                    if let Some(hit) = (rule.check)(text, start, end) {
+                        pos = hit.end;
+                        push(&mut std::iter::once(hit));
+                        continue;
+                    }
+                    let hits = split_hits(text, start, end, &rule.digits, &covered, rule.check);
                     pos = match hits.last() {
                         Some(last) => last.end,
                         None => run.find([' ', '-', '.']).map_or(end, |i| start + i + 1),
                     };
-                    push(hits);
+                    push(&mut hits.into_iter());
                 }
             }
+            covered.add(sure);
         }
         Ok(())
+    }
+}
+
+/// Where earlier rules found values they are sure of. A number-run
+/// candidate wholly inside one is not checked: overlapping findings merge to
+/// their union, so it could not change the output (short of a request
+/// threshold above [`Covered::SURE`]), and the digits of an IBAN or card
+/// would otherwise be tried as phone numbers group by group.
+#[derive(Default)]
+struct Covered(Vec<(usize, usize)>);
+
+impl Covered {
+    const SURE: f32 = 0.9;
+
+    fn contains(&self, start: usize, end: usize) -> bool {
+        let i = self.0.partition_point(|&(s, _)| s <= start);
+        i > 0 && self.0[i - 1].1 >= end
+    }
+
+    fn add(&mut self, spans: Vec<(usize, usize)>) {
+        if spans.is_empty() {
+            return;
+        }
+        self.0.extend(spans);
+        self.0.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(self.0.len());
+        for &(s, e) in &self.0 {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        self.0 = merged;
     }
 }
 
@@ -504,24 +501,6 @@ mod tests {
         );
         nothing("0x52908400098527886e0F7030069857D2E4169EE7 is a bad checksum");
         nothing("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3");
-    }
-
-    #[test]
-    fn regexes_run_only_where_a_value_can_be() {
-        let text = "v2.1 on 3 hosts; call (555) 123-4567 or +44 20 7946 0958, ref 12";
-        let runs: Vec<&str> =
-            Scope::NumberRuns(7).regions(text).into_iter().map(|(a, b)| &text[a..b]).collect();
-        // Margins let the regex see "(" and "+"; touching regions merge.
-        assert_eq!(runs, ["ll (555) 123-4567 or +44 20 7946 0958, "]);
-        let text = "send to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq now";
-        let tokens = Scope::Tokens(11, 91).regions(text);
-        assert_eq!(tokens.len(), 1);
-        assert!(text[tokens[0].0..tokens[0].1].starts_with("bc1q"));
-        // Regions never cut a character.
-        let text = "ééé 1234567 ü";
-        for (a, b) in Scope::NumberRuns(7).regions(text) {
-            assert!(text.is_char_boundary(a) && text.is_char_boundary(b));
-        }
     }
 
     #[test]

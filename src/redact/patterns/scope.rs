@@ -1,0 +1,302 @@
+//! Where in a text a rule's regex needs to look. Most rules can only match
+//! near something a byte scan finds cheaply (a run of digits, an `@`, two
+//! colons), so their regexes read a few short regions instead of the whole
+//! text. Regions are computed once per text and shared by the rules that
+//! use the same scope.
+
+use super::context::{ContextWords, ceil_boundary, floor_boundary};
+
+#[derive(Clone, Copy)]
+pub(super) enum Scope {
+    Everywhere,
+    /// Digits joined by up to two separators (` .-()/`), with at least
+    /// `min_digits` digits, widened by `before` and `after` bytes (so the
+    /// regex sees a leading `+`, `(` or the month name of a date).
+    NumberRuns {
+        min_digits: usize,
+        before: usize,
+        after: usize,
+    },
+    /// Number runs with three dots or more (IPv4 addresses).
+    DottedQuads,
+    /// Runs of letters, digits, `:`, `.` and `%` with two colons or more
+    /// (IPv6 addresses with a zone).
+    ColonRuns,
+    /// Runs of ASCII word bytes of a length in this range (crypto addresses).
+    Tokens(usize, usize),
+    /// Around each occurrence of one of `words` (ASCII case folded): from
+    /// `before` bytes before it to `after` bytes after it, then on to the
+    /// next whitespace, so a value of unbounded length is never cut short.
+    Near {
+        words: &'static ContextWords,
+        before: usize,
+        after: usize,
+    },
+    /// From each word that starts with two letters and two digits (an IBAN's
+    /// country and check digits), `len` bytes on, more than any match.
+    CountryCode {
+        len: usize,
+    },
+}
+
+/// Byte classes, as bits of [`CLASS`].
+pub(super) mod class {
+    pub const DIGIT: u8 = 1;
+    pub const ALPHA: u8 = 2;
+    /// ASCII letters, digits and `_`.
+    pub const WORD: u8 = 4;
+    /// Letters, digits, `:`, `.` and `%` (IPv6 addresses with a zone).
+    pub const IPV6: u8 = 8;
+}
+
+static CLASS: [u8; 256] = classes();
+
+const fn classes() -> [u8; 256] {
+    let mut t = [0_u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let (digit, alpha) = (c.is_ascii_digit(), c.is_ascii_alphabetic());
+        let mut bits = 0;
+        if digit {
+            bits |= class::DIGIT | class::WORD | class::IPV6;
+        }
+        if alpha {
+            bits |= class::ALPHA | class::WORD | class::IPV6;
+        }
+        if c == b'_' {
+            bits |= class::WORD;
+        }
+        if c == b':' || c == b'%' || c == b'.' {
+            bits |= class::IPV6;
+        }
+        t[i] = bits;
+        i += 1;
+    }
+    t
+}
+
+fn is(b: u8, class: u8) -> bool {
+    CLASS[usize::from(b)] & class != 0
+}
+
+impl Scope {
+    /// Number runs with room for a leading `+` or `(` (cards, SSNs, phones).
+    pub(super) const fn number_runs(min_digits: usize) -> Self {
+        Scope::NumberRuns { min_digits, before: 4, after: 2 }
+    }
+}
+
+/// The regions of a text that rules ask for. The number runs and word runs,
+/// which several scopes use, are found once per text.
+pub(super) struct Regions<'t> {
+    text: &'t str,
+    numbers: Option<Vec<NumberRun>>,
+    words: Option<Vec<(usize, usize)>>,
+}
+
+#[derive(Clone, Copy)]
+struct NumberRun {
+    start: usize,
+    end: usize,
+    digits: usize,
+    dots: usize,
+}
+
+impl<'t> Regions<'t> {
+    pub(super) fn new(text: &'t str) -> Self {
+        Self { text, numbers: None, words: None }
+    }
+
+    /// Sorted, non-overlapping byte ranges on char boundaries.
+    pub(super) fn of(&mut self, scope: Scope) -> Vec<(usize, usize)> {
+        let text = self.text;
+        let b = text.as_bytes();
+        let mut out = Merged { text, ranges: Vec::new() };
+        match scope {
+            Scope::Everywhere => out.push(0, b.len()),
+            Scope::NumberRuns { min_digits, before, after } => {
+                for r in self.numbers().iter().filter(|r| r.digits >= min_digits) {
+                    out.push(r.start.saturating_sub(before), (r.end + after).min(b.len()));
+                }
+            }
+            Scope::DottedQuads => {
+                for r in self.numbers().iter().filter(|r| r.dots >= 3 && r.digits >= 4) {
+                    out.push(r.start, r.end);
+                }
+            }
+            Scope::ColonRuns => {
+                let part = |c: u8| is(c, class::IPV6);
+                let mut from = 0;
+                while let Some(i) = memchr::memchr(b':', &b[from..]).map(|i| from + i) {
+                    let start = i - b[..i].iter().rev().take_while(|&&c| part(c)).count();
+                    let end = i + b[i..].iter().take_while(|&&c| part(c)).count();
+                    if b[start..end].iter().filter(|&&c| c == b':').count() >= 2 {
+                        out.push(start, end);
+                    }
+                    from = end.max(i + 1);
+                }
+            }
+            Scope::Tokens(min, max) => {
+                for &(start, end) in self.words() {
+                    if (min..=max).contains(&(end - start)) {
+                        out.push(start, end);
+                    }
+                }
+            }
+            Scope::Near { words, before, after } => {
+                let Some(searcher) = words.searcher() else { return Vec::new() };
+                for m in searcher.find_iter(text) {
+                    let mut end = (m.end() + after).min(b.len());
+                    end += b[end..].iter().take_while(|c| !c.is_ascii_whitespace()).count();
+                    out.push(m.start().saturating_sub(before), end);
+                }
+            }
+            Scope::CountryCode { len } => {
+                for &(start, end) in self.words() {
+                    let w = &b[start..end];
+                    if w.len() >= 4
+                        && is(w[0], class::ALPHA)
+                        && is(w[1], class::ALPHA)
+                        && is(w[2], class::DIGIT)
+                        && is(w[3], class::DIGIT)
+                    {
+                        out.push(start, (start + len).min(b.len()));
+                    }
+                }
+            }
+        }
+        out.ranges
+    }
+
+    fn numbers(&mut self) -> &[NumberRun] {
+        self.numbers.get_or_insert_with(|| number_runs(self.text.as_bytes()))
+    }
+
+    /// Maximal runs of ASCII word bytes.
+    fn words(&mut self) -> &[(usize, usize)] {
+        self.words.get_or_insert_with(|| {
+            let b = self.text.as_bytes();
+            let mut runs = Vec::new();
+            let mut i = 0;
+            while i < b.len() {
+                if !is(b[i], class::WORD) {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                i += b[i..].iter().take_while(|&&c| is(c, class::WORD)).count();
+                runs.push((start, i));
+            }
+            runs
+        })
+    }
+}
+
+/// Ranges pushed in order of their start, merged when they touch.
+struct Merged<'t> {
+    text: &'t str,
+    ranges: Vec<(usize, usize)>,
+}
+
+impl Merged<'_> {
+    fn push(&mut self, start: usize, end: usize) {
+        let (start, end) = (floor_boundary(self.text, start), ceil_boundary(self.text, end));
+        match self.ranges.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => self.ranges.push((start, end)),
+        }
+    }
+}
+
+fn number_runs(b: &[u8]) -> Vec<NumberRun> {
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !is(b[i], class::DIGIT) {
+            i += 1;
+            continue;
+        }
+        let (start, mut end, mut digits, mut dots, mut j) = (i, i, 0, 0, i);
+        while j < b.len() {
+            if is(b[j], class::DIGIT) {
+                digits += 1;
+                j += 1;
+                end = j;
+                continue;
+            }
+            // Up to two separators (") ", " (") before more digits.
+            let seps = b[j..].iter().take(2).take_while(|c| b" .-()/".contains(c)).count();
+            let next = b.get(j + seps);
+            if seps > 0 && next.is_some_and(|c| c.is_ascii_digit() || *c == b'(') {
+                dots += b[j..j + seps].iter().filter(|&&c| c == b'.').count();
+                j += seps;
+            } else {
+                break;
+            }
+        }
+        runs.push(NumberRun { start, end, digits, dots });
+        i = j.max(i + 1);
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regions(text: &str, scope: Scope) -> Vec<&str> {
+        Regions::new(text).of(scope).into_iter().map(|(a, b)| &text[a..b]).collect()
+    }
+
+    #[test]
+    fn number_runs_with_margins() {
+        let text = "v2.1 on 3 hosts; call (555) 123-4567 or +44 20 7946 0958, ref 12";
+        // Margins let the regex see "(" and "+"; touching regions merge.
+        assert_eq!(
+            regions(text, Scope::number_runs(7)),
+            ["ll (555) 123-4567 or +44 20 7946 0958, "]
+        );
+        let text = "born on March 14, 1987 and 2.1";
+        assert_eq!(
+            regions(text, Scope::NumberRuns { min_digits: 4, before: 12, after: 1 }),
+            ["n March 14, 1987 "]
+        );
+    }
+
+    static AT: ContextWords = ContextWords::new(&["@"]);
+
+    #[test]
+    fn tokens_literals_country_codes_and_colons() {
+        let text = "send to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq now";
+        let tokens = regions(text, Scope::Tokens(11, 91));
+        assert_eq!(tokens.len(), 1);
+        assert!(tokens[0].starts_with("bc1q"));
+        // Regions near a word run on to the next whitespace.
+        let text = "mail ann@example.org or bob@x.io";
+        assert_eq!(
+            regions(text, Scope::Near { words: &AT, before: 3, after: 4 }),
+            ["ann@example.org", "bob@x.io"]
+        );
+        let text = "IBAN DE89 3704, ref AB12x, xDE89";
+        assert_eq!(regions(text, Scope::CountryCode { len: 9 }), ["DE89 3704", "AB12x, xD"]);
+        let text = "ping fe80::1%eth0 or 12:30 or std::fs";
+        assert_eq!(regions(text, Scope::ColonRuns), ["fe80::1%eth0", "std::fs"]);
+        let text = "v1.2.3 at 10.0.0.1/8, 1.2";
+        assert_eq!(regions(text, Scope::DottedQuads), ["10.0.0.1/8"]);
+    }
+
+    #[test]
+    fn regions_never_cut_a_character() {
+        let text = "ééé 1234567 ü @ ü";
+        for scope in [
+            Scope::number_runs(7),
+            Scope::Near { words: &AT, before: 3, after: 3 },
+            Scope::NumberRuns { min_digits: 4, before: 5, after: 3 },
+        ] {
+            for (a, b) in Regions::new(text).of(scope) {
+                assert!(text.is_char_boundary(a) && text.is_char_boundary(b));
+            }
+        }
+    }
+}
