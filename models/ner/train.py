@@ -34,6 +34,12 @@ TRAIN_N = int(os.environ.get("NER_TRAIN_N", "20000"))
 EVAL_N = 1500
 MAX_LEN = 96
 EPOCHS = int(os.environ.get("NER_EPOCHS", "2"))
+# Which of the base model's 6 layers the classifier keeps. Fewer layers are
+# cheaper to run; "0,2,4" ran 1.6x faster but scored NER F1 0.868 on
+# fixtures/pii against 0.913 for all six, so the shipped model keeps all.
+KEEP = [int(i) for i in os.environ.get("NER_LAYERS", "0,1,2,3,4,5").split(",")]
+# Where the model files are written (default: this folder, replacing them).
+OUT = os.environ.get("NER_OUT", HERE)
 
 
 def encode(tok, samples):
@@ -121,6 +127,10 @@ def main():
         base, num_labels=len(LABELS),
         id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
     )
+    layers = model.bert.encoder.layer
+    model.bert.encoder.layer = torch.nn.ModuleList([layers[i] for i in KEEP])
+    model.config.num_hidden_layers = len(KEEP)
+    print(f"keeping layers {KEEP} of {len(layers)}", flush=True)
     train = generate(TRAIN_N, seed=SEED)
     held = generate(EVAL_N, seed=SEED + 1000)
     print(f"{len(train)} training sentences, {len(held)} held out", flush=True)
@@ -151,7 +161,8 @@ def main():
         print("held-out P/R/F1 %.3f %.3f %.3f" % evaluate(model, tok, held), flush=True)
 
     model.eval()
-    tmp = os.path.join(HERE, "model.fp32.onnx")
+    os.makedirs(OUT, exist_ok=True)
+    tmp = os.path.join(OUT, "model.fp32.onnx")
     dummy = tok(["Alice lives in Paris"], return_tensors="pt")
     torch.onnx.export(
         model,
@@ -165,13 +176,13 @@ def main():
     )
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    out = os.path.join(HERE, "model.int8.onnx")
+    out = os.path.join(OUT, "model.int8.onnx")
     quantize_dynamic(tmp, out, weight_type=QuantType.QInt8)
     os.remove(tmp)
     tok.backend_tokenizer.no_padding()
     tok.backend_tokenizer.no_truncation()
-    tok.backend_tokenizer.save(os.path.join(HERE, "tokenizer.json"))
-    with open(os.path.join(HERE, "labels.json"), "w") as f:
+    tok.backend_tokenizer.save(os.path.join(OUT, "tokenizer.json"))
+    with open(os.path.join(OUT, "labels.json"), "w") as f:
         json.dump(LABELS, f)
     print("wrote", out, os.path.getsize(out), "bytes", flush=True)
 
