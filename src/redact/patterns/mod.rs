@@ -531,6 +531,25 @@ mod tests {
     }
 
     #[test]
+    fn values_side_by_side_in_one_number_run() {
+        // The card is sure, so its groups are not tried as phone numbers;
+        // the phone number glued to it is still found.
+        let text = "pay 4111 1111 1111 1111 +44 20 7946 0958 now";
+        finds(text, Entity::CreditCard, "4111 1111 1111 1111");
+        finds(text, Entity::PhoneNumber, "+44 20 7946 0958");
+        let got = found(text);
+        assert!(
+            !got.iter().any(|(e, v)| *e == Entity::PhoneNumber && v.starts_with("4111")),
+            "{got:?}"
+        );
+        // Covered spans merge, and only whole containment counts.
+        let mut covered = Covered::default();
+        covered.add(vec![(10, 20), (0, 5), (18, 30)]);
+        assert!(covered.contains(0, 5) && covered.contains(12, 29));
+        assert!(!covered.contains(4, 12) && !covered.contains(25, 31));
+    }
+
+    #[test]
     fn dates_only_of_birth() {
         finds("born on 14 March 1987 in", Entity::DateTime, "14 March 1987");
         finds("DOB: 1987-03-14", Entity::DateTime, "1987-03-14");
