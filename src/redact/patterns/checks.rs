@@ -287,10 +287,12 @@ pub(super) fn check_card(text: &str, start: usize, end: usize) -> Option<Hit> {
     let groups: Vec<usize> = s.split([' ', '-']).map(str::len).collect();
     let separated = groups.len() > 1;
     if separated {
+        // Groups of four with a separator lost (as OCR and hand typing
+        // do: `45391488 0343 6467`) are still a 16-digit card's groups.
         let card_like = matches!(
             groups.as_slice(),
             [4, 4, 4, 4] | [4, 4, 4, 4, 3] | [4, 6, 5] | [4, 6, 4] | [4, 4, 4, 4, 1..=3]
-        );
+        ) || (digits.len() == 16 && groups.iter().all(|g| g % 4 == 0));
         if !card_like {
             return None;
         }
@@ -298,11 +300,15 @@ pub(super) fn check_card(text: &str, start: usize, end: usize) -> Option<Hit> {
     if !known_card_prefix(digits) {
         return None;
     }
+    // The label of this value is on its own line: a "Phone:" on the line
+    // above does not make the card number on this one an identifier.
     let before = preceding(text, start, 32);
-    let id_like =
-        ["order", "tracking", "invoice", "id:", "id ", "#", "ref", "account no", "phone", "tel"]
+    let before = memchr::memrchr(b'\n', before).map_or(before, |i| &before[i + 1..]);
+    let says = |w: &str| find_ignore_case(before, w.as_bytes()).next().is_some();
+    let id_like = !says("card")
+        && ["order", "tracking", "invoice", "id:", "id ", "#", "ref", "account no", "phone", "tel"]
             .iter()
-            .any(|w| find_ignore_case(before, w.as_bytes()).next().is_some());
+            .any(|w| says(w));
     let score = match (separated, id_like) {
         (_, true) => 0.35,
         (true, false) => 0.95,

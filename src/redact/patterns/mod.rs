@@ -437,6 +437,14 @@ mod tests {
         finds("card 4111 1111 1111 1111 exp 12/27", Entity::CreditCard, "4111 1111 1111 1111");
         finds("amex 3782-822463-10005", Entity::CreditCard, "3782-822463-10005");
         finds("pay with 5555555555554444 today", Entity::CreditCard, "5555555555554444");
+        // A label on the line above is not this value's label.
+        finds(
+            "Phone: +1 415 555 0134\nCard: 4539 1488 0343 6467",
+            Entity::CreditCard,
+            "4539 1488 0343 6467",
+        );
+        finds("Order #1182, card 4539 1488 0343 6467", Entity::CreditCard, "4539 1488 0343 6467");
+        finds("card 45391488 0343 6467 exp", Entity::CreditCard, "45391488 0343 6467");
         nothing("card 4111 1111 1111 1112");
         nothing("uuid 9b2e7f9c-1c11-4a4e-8f0e-7d5d3a0c9f11");
     }
