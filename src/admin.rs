@@ -235,7 +235,7 @@ pub async fn ledger_list(
     Ok(())
 }
 
-/// `veil redact FILE`: the text pipeline on a local file.
+/// `veil redact FILE`: the redaction pipeline on a local text file or image.
 pub async fn redact_file(
     config: &Config,
     file: &str,
@@ -251,10 +251,6 @@ pub async fn redact_file(
         bytes = std::fs::read(file).with_context(|| format!("cannot read {file}"))?;
     }
     let kind = crate::redact::sniff(&bytes);
-    if kind != "text" {
-        bail!("{file} looks like {kind}; this build redacts text files only");
-    }
-    let text = String::from_utf8(bytes).with_context(|| format!("{file} is not UTF-8 text"))?;
     let mut redaction = config.redaction.clone();
     if !entities.is_empty() {
         redaction.entities = entities.to_vec();
@@ -269,21 +265,39 @@ pub async fn redact_file(
     let defaults = crate::redact::default_text_config(&redaction)?;
     let pipeline = crate::redact::build_pipeline(&redaction, hash_key)?;
     let mut session = pipeline.session(defaults);
-    let (redacted, findings) = session.redact(&text).context("redaction failed")?;
-    match output {
-        Some(path) => {
-            std::fs::write(path, &redacted).with_context(|| format!("cannot write {path}"))?
+    let found: Vec<&'static str> = match kind {
+        "text" => {
+            let text =
+                String::from_utf8(bytes).with_context(|| format!("{file} is not UTF-8 text"))?;
+            let (redacted, findings) = session.redact(&text).context("redaction failed")?;
+            match output {
+                Some(path) => std::fs::write(path, &redacted)
+                    .with_context(|| format!("cannot write {path}"))?,
+                None => std::io::stdout().write_all(redacted.as_bytes())?,
+            }
+            findings.iter().map(|f| f.entity.name()).collect()
         }
-        None => std::io::stdout().write_all(redacted.as_bytes())?,
-    }
+        "an image" => {
+            let Some(path) = output else {
+                bail!("{file} is an image: name the redacted copy with -o OUT");
+            };
+            let media = crate::media::Media::load(&config.media, &redaction.onnxruntime_library)?;
+            let image = media
+                .redact_image(&bytes, &config.media.image_options(), &session)
+                .map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+            std::fs::write(path, &image.bytes).with_context(|| format!("cannot write {path}"))?;
+            image.findings.iter().map(|f| f.entity.map_or("FACE", |e| e.name())).collect()
+        }
+        _ => bail!("{file} looks like {kind}; this build redacts text files and images"),
+    };
     let mut counts = std::collections::BTreeMap::new();
-    for f in &findings {
-        *counts.entry(f.entity.name()).or_insert(0_usize) += 1;
+    for name in &found {
+        *counts.entry(*name).or_insert(0_usize) += 1;
     }
     let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
     eprintln!(
         "redacted {} value(s){}{}",
-        findings.len(),
+        found.len(),
         if summary.is_empty() { "" } else { ": " },
         summary.join(" ")
     );

@@ -19,6 +19,10 @@
 //! - [`upstream`] — providers (`echo`, OpenAI-compatible) and the model catalog.
 //! - [`stream`] — the SSE relay: usage tap, in-band errors, `[DONE]`.
 //! - [`sse`] — SSE parsing and encoding.
+//! - [`media`] — images and PDFs: face blur, OCR redaction, metadata,
+//!   page rules.
+//! - [`fetch`] — the SSRF-guarded fetcher of remote media and `urls`.
+//! - [`onnx`] — ONNX Runtime and model session pools.
 //! - [`tokens`] — tiktoken counting.
 //! - [`store`] — the SQLite connection, migrations, group commit, checkpoints.
 //! - [`clock`] — time as a dependency, so tests control it.
@@ -35,6 +39,8 @@ pub mod error;
 pub mod fetch;
 pub mod ids;
 pub mod limits;
+pub mod media;
+pub mod onnx;
 pub mod redact;
 pub mod server;
 pub mod sse;

@@ -53,8 +53,9 @@ enum Command {
     },
     /// List the configured models.
     Models,
-    /// Redact a text file locally with the configured pipeline; the result
-    /// goes to stdout (or OUT), a count per entity type to stderr.
+    /// Redact a text file or an image (PNG, JPEG, WebP, GIF) locally with
+    /// the configured pipeline; text goes to stdout (or OUT), an image to OUT
+    /// (`-o` is required for images), a count per entity type to stderr.
     Redact {
         /// The file to redact (`-` for stdin).
         file: String,

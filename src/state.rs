@@ -30,8 +30,12 @@ pub struct AppState {
     pub redactor: Arc<dyn RequestRedactor>,
     /// The text pipeline (also used by `/v1/pii/preview`).
     pub pipeline: Arc<Pipeline>,
-    /// `[redaction]` defaults for requests that set none, parsed once.
-    pub redact_defaults: Arc<crate::redact::pipeline::TextConfig>,
+    /// `[redaction]` and `[media]` defaults for requests that set none.
+    pub redact_defaults: Arc<crate::redact::request::Defaults>,
+    /// Face and OCR models (`None` when `[media]` is off).
+    pub media: Option<Arc<crate::media::Media>>,
+    /// Limits of fetching remote images.
+    pub fetch_policy: Arc<crate::fetch::FetchPolicy>,
     /// Bounds redaction jobs on the blocking pool.
     pub redact_slots: Arc<tokio::sync::Semaphore>,
     pub wallet_auth: Arc<WalletAuth>,
@@ -71,11 +75,22 @@ impl AppState {
             .map(str::to_owned)
             .collect();
         let pipeline = crate::redact::build_pipeline(&config.redaction, keys.hash_key())?;
-        let redact_defaults = Arc::new(crate::redact::default_text_config(&config.redaction)?);
+        let redact_defaults = Arc::new(crate::redact::request::Defaults {
+            text: crate::redact::default_text_config(&config.redaction)?,
+            image: config.media.image_options(),
+        });
+        let media = if config.redaction.enabled {
+            crate::media::load(&config.media, &config.redaction.onnxruntime_library)?
+        } else {
+            None
+        };
+        let fetch_policy =
+            config.media.fetch_policy().map_err(|(key, e)| anyhow::anyhow!("{key}: {e}"))?;
         let redactor: Arc<dyn RequestRedactor> = if config.redaction.enabled {
             Arc::new(crate::redact::ChatRedactor {
                 pipeline: pipeline.clone(),
                 defaults: (*redact_defaults).clone(),
+                media: media.clone(),
             })
         } else {
             Arc::new(PassThrough)
@@ -86,6 +101,8 @@ impl AppState {
             )),
             pipeline,
             redact_defaults,
+            media,
+            fetch_policy: Arc::new(fetch_policy),
             wallet_auth: Arc::new(WalletAuth::new(store.clone(), clock.clone())),
             stripe,
             webhook_secrets: Arc::new(webhook_secrets),

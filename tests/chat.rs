@@ -60,12 +60,20 @@ async fn unknown_fields_pass_through_and_extension_fields_do_not() {
 #[tokio::test(flavor = "multi_thread")]
 async fn parts_that_cannot_be_redacted_are_refused_and_never_forwarded() {
     let app = TestApp::start().await;
+    // A PNG signature and nothing else: undecodable, so not redactable.
     let parts = json!([{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]);
     let response = app.chat(json!({"model": "json", "messages": parts})).await;
     assert_eq!(response.status(), 400);
     let error = error_of(response).await;
-    assert_eq!(error["param"], "messages[0].content[0].type");
+    assert_eq!(error["param"], "messages[0].content[0].image_url.url");
+    assert!(error["message"].as_str().unwrap().contains("cannot be decoded"));
+    // Files (PDFs) are not redacted yet: refused by type.
+    let file = json!([{"role": "user", "content": [
+        {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}}]}]);
+    let response = app.chat(json!({"model": "json", "messages": file})).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(error_of(response).await["param"], "messages[0].content[0].type");
     assert!(app.upstream.requests().is_empty(), "nothing may reach the provider");
     // The client may opt out of redaction for such a request.
     let response =

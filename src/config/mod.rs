@@ -15,11 +15,13 @@ use serde::Deserialize;
 
 mod billing;
 mod env;
+mod media;
 mod redaction;
 mod server;
 
 pub use billing::{BillingConfig, PackConfig, StripeConfig};
 use env::{apply_env, name_override};
+pub use media::MediaConfig;
 pub use redaction::{RedactionConfig, RedactionList};
 pub use server::{AuthConfig, LimitsConfig, ServerConfig};
 
@@ -76,6 +78,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub redaction: RedactionConfig,
+    #[serde(default)]
+    pub media: MediaConfig,
 }
 
 /// A database URL whose password never reaches a log through `Debug`.
@@ -291,6 +295,10 @@ impl Config {
                 "redis_url",
                 "must be empty or start with redis:// or rediss://",
             ));
+        }
+        self.media.fetch_policy().map_err(|(key, e)| key_error(key, e))?;
+        if !(0.0..=1.0).contains(&self.media.face_threshold) {
+            return Err(key_error("media.face_threshold", "must be from 0 to 1"));
         }
         if self.database_max_connections == 0 {
             return Err(key_error("database_max_connections", "must be at least 1"));

@@ -25,9 +25,10 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::media::{Media, RedactedImage};
 use entity::{EntitySet, Finding};
 use pipeline::{Pipeline, Session, TextConfig};
-use request::{Options, PrivacyMode};
+use request::{Defaults, Options, PrivacyMode};
 use restore::Restorer;
 
 /// Why redaction could not run. Carries no text of the request.
@@ -127,7 +128,7 @@ pub struct PassThrough;
 
 impl RequestRedactor for PassThrough {
     fn redact(&self, request: &mut Map<String, Value>) -> Result<Redaction, ApiError> {
-        let options = Options::parse(request, &TextConfig::default())?;
+        let options = Options::parse(request, &Defaults::default())?;
         Ok(Redaction::untouched(options.skip))
     }
 }
@@ -135,7 +136,16 @@ impl RequestRedactor for PassThrough {
 /// The redactor of `/v1/chat/completions`.
 pub struct ChatRedactor {
     pub pipeline: Arc<Pipeline>,
-    pub defaults: TextConfig,
+    pub defaults: Defaults,
+    /// Face and OCR models; `None`: images are refused.
+    pub media: Option<Arc<Media>>,
+}
+
+/// One image of a request, redacted.
+pub struct AnalyzedImage {
+    /// Where it is in the request (`messages[0].content[1].image_url`).
+    pub location: String,
+    pub image: RedactedImage,
 }
 
 impl ChatRedactor {
@@ -175,6 +185,37 @@ impl ChatRedactor {
     }
 }
 
+impl ChatRedactor {
+    /// Redacts every image part in place: its `url` becomes a data URL of
+    /// the redacted image. Remote URLs must have been fetched into data
+    /// URLs before ([`crate::media::remote`]); what is left is refused.
+    pub fn redact_images(
+        &self,
+        session: &Session,
+        body: &mut Map<String, Value>,
+        options: &crate::media::ImageOptions,
+    ) -> Result<Vec<AnalyzedImage>, ApiError> {
+        let mut out = Vec::new();
+        request::visit_images(body, &mut |path, url| {
+            let media = self.media.as_ref().ok_or_else(|| {
+                ApiError::validation(
+                    path,
+                    "Images cannot be redacted on this server ([media] is turned off), so the request was not forwarded. Send text, or set skip_pii_redaction.",
+                )
+            })?;
+            let (_, bytes) = crate::media::raster::parse_data_url(url)
+                .map_err(|e| e.into_api_error(&format!("{path}.url")))?;
+            let image = media
+                .redact_image(&bytes, options, session)
+                .map_err(|e| e.into_api_error(&format!("{path}.url")))?;
+            *url = image.data_url();
+            out.push(AnalyzedImage { location: path.to_owned(), image });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
 impl RequestRedactor for ChatRedactor {
     fn redact(&self, body: &mut Map<String, Value>) -> Result<Redaction, ApiError> {
         let options = Options::parse(body, &self.defaults)?;
@@ -183,7 +224,9 @@ impl RequestRedactor for ChatRedactor {
         }
         let mut session = self.pipeline.session(options.text);
         let texts = self.redact_texts(&mut session, body)?;
-        let replaced = texts.iter().map(|t| t.findings.len()).sum();
+        let images = self.redact_images(&session, body, &options.image)?;
+        let replaced = texts.iter().map(|t| t.findings.len()).sum::<usize>()
+            + images.iter().map(|i| i.image.findings.len()).sum::<usize>();
         Ok(match options.mode {
             PrivacyMode::Standard => Redaction {
                 restorer: Arc::new(session.restorer()),

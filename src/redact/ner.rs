@@ -12,10 +12,8 @@
 //! one call per session at a time.
 
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
 
 use ort::environment::Environment;
-use ort::session::Session;
 use ort::value::Tensor;
 use tokenizers::Tokenizer;
 
@@ -29,22 +27,9 @@ const OVERLAP: usize = 32;
 /// Windows per model call.
 const BATCH: usize = 16;
 
-static RUNTIME: OnceLock<Result<Environment, String>> = OnceLock::new();
-
 /// Loads ONNX Runtime from `library` once per process.
 pub fn runtime(library: &Path) -> Result<&'static Environment, RedactError> {
-    RUNTIME
-        .get_or_init(|| {
-            let builder = ort::init_from(library).map_err(|e| {
-                format!(
-                    "cannot load ONNX Runtime from {}: {e} (run scripts/setup.sh)",
-                    library.display()
-                )
-            })?;
-            builder.with_name("veil").build().map_err(|e| format!("ONNX Runtime: {e}"))
-        })
-        .as_ref()
-        .map_err(|e| RedactError::Setup(e.clone()))
+    crate::onnx::runtime(library).map_err(RedactError::Setup)
 }
 
 #[derive(Clone, Copy)]
@@ -56,7 +41,7 @@ enum Tag {
 
 /// A loaded model.
 pub struct Ner {
-    sessions: Vec<Mutex<Session>>,
+    sessions: crate::onnx::Pool,
     tokenizer: Tokenizer,
     tags: Vec<Tag>,
     cls: i64,
@@ -95,16 +80,8 @@ impl Ner {
         let id =
             |t: &str| tokenizer.token_to_id(t).map(i64::from).ok_or_else(|| setup("tokenizer", &t));
         let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
-        let mut sessions = Vec::new();
-        for _ in 0..pool.max(1) {
-            let session = Session::builder(runtime)
-                .map_err(|e| setup("session", &e))?
-                .with_intra_threads(threads.max(1))
-                .map_err(|e| setup("session", &e))?
-                .commit_from_file(&model)
-                .map_err(|e| setup(&format!("model {}", model.display()), &e))?;
-            sessions.push(Mutex::new(session));
-        }
+        let sessions =
+            crate::onnx::Pool::load(runtime, &model, pool, threads).map_err(RedactError::Setup)?;
         Ok(Self { sessions, tokenizer, tags, cls, sep })
     }
 
@@ -135,7 +112,7 @@ impl Ner {
                 "attention_mask" => Tensor::from_array((shape, mask)).map_err(|e| model_err(&e))?,
                 "token_type_ids" => Tensor::from_array((shape, types)).map_err(|e| model_err(&e))?,
             ];
-            let mut session = self.session()?;
+            let mut session = self.sessions.get().map_err(RedactError::Model)?;
             let outputs = session.run(inputs).map_err(|e| model_err(&e))?;
             let (dims, logits) =
                 outputs["logits"].try_extract_tensor::<f32>().map_err(|e| model_err(&e))?;
@@ -156,15 +133,6 @@ impl Ner {
             }
         }
         Ok(out)
-    }
-
-    fn session(&self) -> Result<std::sync::MutexGuard<'_, Session>, RedactError> {
-        for s in &self.sessions {
-            if let Ok(guard) = s.try_lock() {
-                return Ok(guard);
-            }
-        }
-        self.sessions[0].lock().map_err(|_| RedactError::Model("a model session panicked".into()))
     }
 }
 

@@ -9,6 +9,7 @@ use super::pipeline::Operator;
 use super::pipeline::TextConfig;
 use super::restore::Restorer;
 use crate::error::ApiError;
+use crate::media::ImageOptions;
 
 /// `privacyMode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,8 +25,16 @@ pub enum PrivacyMode {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub text: TextConfig,
+    pub image: ImageOptions,
     pub mode: PrivacyMode,
     pub skip: bool,
+}
+
+/// A deployment's defaults of the per-request options.
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    pub text: TextConfig,
+    pub image: ImageOptions,
 }
 
 fn field<'a>(
@@ -38,8 +47,9 @@ fn field<'a>(
 impl Options {
     /// Reads `piiEntities`, `piiConfig`, `privacyMode` and the skip flags
     /// (each under all its aliases) on top of the deployment's defaults.
-    pub fn parse(body: &Map<String, Value>, defaults: &TextConfig) -> Result<Self, ApiError> {
-        let mut text = defaults.clone();
+    pub fn parse(body: &Map<String, Value>, defaults: &Defaults) -> Result<Self, ApiError> {
+        let mut text = defaults.text.clone();
+        let mut image = defaults.image.clone();
         if let Some((name, v)) = field(body, &["piiEntities", "pii_entities"]) {
             let list = v.as_array().ok_or_else(|| {
                 ApiError::validation(name, format!("`{name}` must be an array of entity names."))
@@ -66,6 +76,9 @@ impl Options {
             if let Some(t) = config.get("text").filter(|t| !t.is_null()) {
                 apply_text_config(&mut text, t, &format!("{name}.text"))?;
             }
+            if let Some(i) = config.get("image").filter(|i| !i.is_null()) {
+                image.apply(i, &format!("{name}.image"))?;
+            }
         }
         let mode = match field(body, &["privacyMode", "privacy_mode"]) {
             None => PrivacyMode::Standard,
@@ -88,7 +101,7 @@ impl Options {
                 return Err(ApiError::validation(name, format!("`{name}` must be a boolean.")));
             }
         };
-        Ok(Self { text, mode, skip })
+        Ok(Self { text, image, mode, skip })
     }
 }
 
@@ -146,8 +159,9 @@ fn apply_text_config(text: &mut TextConfig, v: &Value, path: &str) -> Result<(),
 /// are numbered: messages in order (content, then tool-call arguments),
 /// then tool definitions. Tool-call arguments are JSON: their string
 /// values are visited one by one and the arguments re-serialized.
-/// Content parts that are not text (images, files, audio) are refused
-/// here: Veil cannot redact them yet, and never forwards them unredacted.
+/// Image parts are left to [`visit_images`]; other parts that are not text
+/// (files, audio) are refused here: Veil cannot redact them yet, and never
+/// forwards them unredacted.
 pub fn visit_texts(
     body: &mut Map<String, Value>,
     visit: &mut dyn FnMut(&str, &mut String) -> Result<(), ApiError>,
@@ -217,6 +231,45 @@ pub fn visit_texts(
     Ok(())
 }
 
+/// Calls `visit` on the URL of every `image_url` part of a chat request
+/// (`image_url.url`, or `image_url` itself when a client sends a string).
+/// A part without a URL is refused.
+pub fn visit_images(
+    body: &mut Map<String, Value>,
+    visit: &mut dyn FnMut(&str, &mut String) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    let Some(Value::Array(messages)) = body.get_mut("messages") else { return Ok(()) };
+    for (i, message) in messages.iter_mut().enumerate() {
+        let Some(Value::Array(parts)) = message.get_mut("content") else { continue };
+        for (j, part) in parts.iter_mut().enumerate() {
+            if part.get("type").and_then(Value::as_str) != Some("image_url") {
+                continue;
+            }
+            let path = format!("messages[{i}].content[{j}].image_url");
+            let url = match part.get_mut("image_url") {
+                Some(Value::String(url)) => url,
+                Some(Value::Object(image)) => match image.get_mut("url") {
+                    Some(Value::String(url)) => url,
+                    _ => {
+                        return Err(ApiError::validation(
+                            format!("{path}.url"),
+                            "An image part needs `image_url.url`: a data: URL or an http(s) URL.",
+                        ));
+                    }
+                },
+                _ => {
+                    return Err(ApiError::validation(
+                        path,
+                        "An image part needs `image_url` with a `url`.",
+                    ));
+                }
+            };
+            visit(&path, url)?;
+        }
+    }
+    Ok(())
+}
+
 fn visit_part(
     part: &mut Value,
     path: &str,
@@ -236,6 +289,8 @@ fn visit_part(
             }
             Ok(())
         }
+        // Redacted by `visit_images`' caller.
+        "image_url" => Ok(()),
         other => Err(ApiError::validation(
             format!("{path}.type"),
             format!(
@@ -400,16 +455,39 @@ mod tests {
     }
 
     #[test]
-    fn media_parts_are_refused_not_forwarded() {
+    fn unknown_media_parts_are_refused_not_forwarded() {
         let mut body = json!({"messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]});
+            {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}]});
         let err = visit_texts(body.as_object_mut().unwrap(), &mut |_, _| Ok(())).unwrap_err();
         assert_eq!(err.openai_body()["error"]["param"], "messages[0].content[0].type");
     }
 
     #[test]
+    fn image_urls_are_visited_in_both_shapes_and_a_missing_one_refused() {
+        let mut body = json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "look"},
+            {"type": "image_url", "image_url": {"url": "data:a", "detail": "low"}},
+            {"type": "image_url", "image_url": "data:b"}]}]});
+        let mut seen = Vec::new();
+        visit_images(body.as_object_mut().unwrap(), &mut |path, url| {
+            seen.push((path.to_owned(), url.clone()));
+            url.push('!');
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen[0], ("messages[0].content[1].image_url".to_owned(), "data:a".to_owned()));
+        assert_eq!(seen[1].1, "data:b");
+        assert_eq!(body["messages"][0]["content"][1]["image_url"]["url"], "data:a!");
+        assert_eq!(body["messages"][0]["content"][1]["image_url"]["detail"], "low");
+        let mut missing = json!({"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"detail": "low"}}]}]});
+        let err = visit_images(missing.as_object_mut().unwrap(), &mut |_, _| Ok(())).unwrap_err();
+        assert_eq!(err.openai_body()["error"]["param"], "messages[0].content[0].image_url.url");
+    }
+
+    #[test]
     fn options_and_their_errors() {
-        let defaults = TextConfig::default();
+        let defaults = Defaults::default();
         let body = json!({"pii_entities": ["EMAIL_ADDRESS"], "piiConfig": {"text": {"threshold": 0.8, "operator": "mask"}},
                           "privacyMode": "strict", "noPiiRedaction": true});
         let o = Options::parse(body.as_object().unwrap(), &defaults).unwrap();

@@ -24,8 +24,7 @@ use crate::billing::{Account, HoldReceipt, LedgerError, NewHold, Settle, Usage};
 use crate::error::ApiError;
 use crate::limits::{Admission, KeyLimits, LimitError};
 use crate::redact::Redaction;
-use crate::redact::pipeline::TextConfig;
-use crate::redact::request::{Options as RedactOptions, answer_texts, restore_answer};
+use crate::redact::request::{Defaults, Options as RedactOptions, answer_texts, restore_answer};
 use crate::redact::restore::StreamRestorer;
 use crate::server::extract::{AuthedKey, JsonObject, RequestId};
 use crate::state::AppState;
@@ -265,14 +264,14 @@ pub async fn completions(
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
     AuthedKey(key): AuthedKey,
-    JsonObject(body): JsonObject,
+    JsonObject(mut body): JsonObject,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     if !key.allows(Scope::Chat) {
         return Err(ApiError::EndpointNotAllowed("/v1/chat/completions"));
     }
     let params = ChatParams::parse(&body)?;
-    let options = RedactOptions::parse(&body, &TextConfig::default())?;
+    let options = RedactOptions::parse(&body, &Defaults::default())?;
     let model =
         state.catalog.get(&params.model).cloned().ok_or(ApiError::InvalidModel(params.model))?;
 
@@ -312,7 +311,13 @@ pub async fn completions(
         prompt_tokens,
     };
 
-    let (mut body, redaction) = match redact_request(&state, body).await {
+    let redacted = async {
+        if !options.skip {
+            crate::media::remote::inline_images(&mut body, &state.fetch_policy).await?;
+        }
+        redact_request(&state, body).await
+    };
+    let (mut body, redaction) = match redacted.await {
         Ok(done) => done,
         Err(err) => {
             charge.release();

@@ -16,7 +16,7 @@ use crate::billing::{Account, EntryKind, FlatCharge, LedgerError};
 use crate::error::ApiError;
 use crate::limits::{KeyLimits, LimitError};
 use crate::redact::request::Options;
-use crate::redact::{Analyzed, ChatRedactor, RedactError};
+use crate::redact::{Analyzed, AnalyzedImage, ChatRedactor, RedactError};
 use crate::server::extract::{AuthedKey, JsonObject, RequestId};
 use crate::state::AppState;
 
@@ -24,25 +24,21 @@ pub async fn preview(
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
     AuthedKey(key): AuthedKey,
-    JsonObject(body): JsonObject,
+    JsonObject(mut body): JsonObject,
 ) -> Result<Response, ApiError> {
     if !key.allows(Scope::PiiPreview) {
         return Err(ApiError::EndpointNotAllowed("/v1/pii/preview"));
     }
-    for field in ["images", "pdfs"] {
-        if body.get(field).is_some_and(|v| !v.is_null()) {
-            return Err(ApiError::validation(
-                field,
-                format!("`{field}` is not supported by this server yet."),
-            ));
-        }
+    if body.get("pdfs").is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::validation("pdfs", "`pdfs` is not supported by this server yet."));
     }
     let has_text = matches!(body.get("text"), Some(Value::String(_)));
     let has_messages = matches!(body.get("messages"), Some(Value::Array(_)));
-    if !has_text && !has_messages {
+    let has_images = matches!(body.get("images"), Some(Value::Array(_)));
+    if !has_text && !has_messages && !has_images {
         return Err(ApiError::validation(
             "text",
-            "Send `text` (a string) or `messages` (an array of chat messages).",
+            "Send `text` (a string), `messages` (an array of chat messages) and/or `images` (an array of image URLs).",
         ));
     }
     let limits = KeyLimits::resolve(&key, &state.config.plans);
@@ -52,11 +48,15 @@ pub async fn preview(
         .await
         .map_err(LimitError::into_api_error)?;
 
+    let images = inline_images(&mut body, &state).await?;
     let _slot =
         state.redact_slots.clone().acquire_owned().await.map_err(|_| ApiError::Unavailable)?;
-    let pipeline = state.pipeline.clone();
-    let defaults = (*state.redact_defaults).clone();
-    let (entities, redacted) = tokio::task::spawn_blocking(move || run(pipeline, defaults, body))
+    let redactor = ChatRedactor {
+        pipeline: state.pipeline.clone(),
+        defaults: (*state.redact_defaults).clone(),
+        media: state.media.clone(),
+    };
+    let (entities, redacted) = tokio::task::spawn_blocking(move || run(&redactor, body, images))
         .await
         .map_err(|_| ApiError::internal("preview task failed"))??;
 
@@ -82,14 +82,56 @@ pub async fn preview(
     Ok(response)
 }
 
-/// Redacts `text` and/or `messages` in one session (one numbering).
+/// The `images` array as data URLs (remote ones fetched), and the remote
+/// images of `messages` inlined. An entry is a URL string or `{"url": ...}`.
+async fn inline_images(
+    body: &mut Map<String, Value>,
+    state: &AppState,
+) -> Result<Vec<String>, ApiError> {
+    crate::media::remote::inline_images(body, &state.fetch_policy).await?;
+    let Some(Value::Array(items)) = body.remove("images") else { return Ok(Vec::new()) };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let param = format!("images[{i}]");
+        let url = match item {
+            Value::String(url) => url,
+            Value::Object(o) => match o.get("url") {
+                Some(Value::String(url)) => url,
+                _ => return Err(ApiError::validation(&param, "An image needs a `url`.")),
+            },
+            _ => {
+                return Err(ApiError::validation(
+                    &param,
+                    "An image is a URL string (data: or http(s)) or an object with `url`.",
+                ));
+            }
+        };
+        if url.starts_with("data:") {
+            out.push(url.clone());
+        } else if url.starts_with("http://") || url.starts_with("https://") {
+            let inline =
+                crate::media::remote::fetch_image(url, &state.fetch_policy).await.map_err(|m| {
+                    ApiError::validation(&param, format!("The image could not be fetched: {m}."))
+                })?;
+            out.push(inline);
+        } else {
+            return Err(ApiError::validation(
+                &param,
+                "An image URL must be a data: URL or an http(s) URL.",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Redacts `text`, `messages` and `images` in one session (one numbering).
 fn run(
-    pipeline: std::sync::Arc<crate::redact::pipeline::Pipeline>,
-    defaults: crate::redact::pipeline::TextConfig,
+    redactor: &ChatRedactor,
     mut body: Map<String, Value>,
+    images: Vec<String>,
 ) -> Result<(Vec<Value>, Map<String, Value>), ApiError> {
-    let options = Options::parse(&body, &defaults)?;
-    let mut session = pipeline.session(options.text);
+    let options = Options::parse(&body, &redactor.defaults)?;
+    let mut session = redactor.pipeline.session(options.text.clone());
     let mut entities = Vec::new();
     let mut redacted = Map::new();
     if let Some(Value::String(text)) = body.get("text") {
@@ -104,15 +146,54 @@ fn run(
         if let Some(messages) = body.remove("messages") {
             only_messages.insert("messages".into(), messages);
         }
-        let redactor = ChatRedactor { pipeline: pipeline.clone(), defaults: Default::default() };
         for analyzed in redactor.redact_texts(&mut session, &mut only_messages)? {
             entities.extend(describe(&analyzed));
+        }
+        for image in redactor.redact_images(&session, &mut only_messages, &options.image)? {
+            entities.extend(describe_image(&image));
         }
         if let Some(messages) = only_messages.remove("messages") {
             redacted.insert("messages".into(), messages);
         }
     }
+    if !images.is_empty() {
+        // The same walk as chat image parts, over a request of its own.
+        let parts: Vec<Value> = images
+            .into_iter()
+            .map(|url| json!({"type": "image_url", "image_url": {"url": url}}))
+            .collect();
+        let mut wrapped = Map::new();
+        wrapped.insert("messages".into(), json!([{"role": "user", "content": parts}]));
+        let mut out = Vec::new();
+        for (i, mut image) in
+            redactor.redact_images(&session, &mut wrapped, &options.image)?.into_iter().enumerate()
+        {
+            image.location = format!("images[{i}]");
+            entities.extend(describe_image(&image));
+            out.push(Value::String(image.image.data_url()));
+        }
+        redacted.insert("images".into(), Value::Array(out));
+    }
     Ok((entities, redacted))
+}
+
+fn describe_image(analyzed: &AnalyzedImage) -> Vec<Value> {
+    analyzed
+        .image
+        .findings
+        .iter()
+        .map(|f| {
+            let rect = f.rect.map(|v| v.round() as i64);
+            json!({
+                "type": f.entity.map_or("FACE", |e| e.name()),
+                "text": f.text,
+                "score": (f64::from(f.score) * 1000.0).round() / 1000.0,
+                "source": f.source,
+                "location": analyzed.location,
+                "box": rect,
+            })
+        })
+        .collect()
 }
 
 /// `0.050000` → `0.05`: at least two decimals, no trailing zeros beyond.
