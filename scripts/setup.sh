@@ -67,7 +67,7 @@ fi
 # Real photos for the image tests (faces and none), from the scikit-image
 # wheel's sample data.
 samples=.cache/test-media
-if [ ! -f "$samples/astronaut.png" ]; then
+if [ ! -f "$samples/page.png" ]; then
     step "fetching sample photos for the tests (from the scikit-image wheel)"
     tmp=$(mktemp -d)
     .venv/bin/pip download --disable-pip-version-check -q --no-deps --only-binary=:all: \
@@ -77,7 +77,7 @@ if [ ! -f "$samples/astronaut.png" ]; then
 import glob, os, sys, zipfile
 (wheel,) = glob.glob(sys.argv[1] + "/scikit_image-*.whl")
 with zipfile.ZipFile(wheel) as z:
-    for name in ("astronaut", "camera", "chelsea", "coffee"):
+    for name in ("astronaut", "camera", "chelsea", "coffee", "page"):
         with open(os.path.join(sys.argv[2], name + ".png"), "wb") as out:
             out.write(z.read(f"skimage/data/{name}.png"))
 PY
