@@ -87,6 +87,23 @@ def start_veil(extra_config: str = "", env_extra: dict | None = None, workdir: s
     raise RuntimeError("veil did not start")
 
 
+def start_veil_with_mock(wallet: str, extra_config: str = ""):
+    """A mock upstream (model `mock`) and Veil in front of it, with a key for
+    `wallet` holding $50 of test credits: (veil, mock, key)."""
+    from mock_upstream import MockUpstream
+
+    mock = MockUpstream()
+    veil = start_veil(
+        f'[[providers]]\nname = "mock"\nkind = "openai"\nbase_url = "{mock.base_url}"\n'
+        f'[[models]]\nid = "mock"\nprovider = "mock"\nupstream_model = "mock"\n'
+        f'input_usd_per_mtok = 0.1\noutput_usd_per_mtok = 0.1\nmax_output_tokens = 256\n'
+        + extra_config
+    )
+    key = veil.new_key(wallet)
+    veil.cli("credits", "grant", "--wallet", wallet, "--usd", "50", "--test")
+    return veil, mock, key
+
+
 @pytest.fixture(scope="session")
 def veil():
     server = start_veil()

@@ -25,8 +25,7 @@ import requests
 from openai import OpenAI
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
-from conftest import ROOT, start_veil, veil_bin, clean_env
-from mock_upstream import MockUpstream
+from conftest import ROOT, clean_env, start_veil_with_mock, veil_bin
 
 SAMPLES = ROOT / ".cache" / "test-media"
 FONTS = pathlib.Path("/usr/share/fonts/truetype/dejavu")
@@ -35,15 +34,7 @@ WALLET = "0x00000000000000000000000000000000000000cc"
 
 @pytest.fixture(scope="module")
 def setup():
-    mock = MockUpstream()
-    veil = start_veil(
-        f'[[providers]]\nname = "mock"\nkind = "openai"\nbase_url = "{mock.base_url}"\n'
-        f'[[models]]\nid = "mock"\nprovider = "mock"\nupstream_model = "mock"\n'
-        f'input_usd_per_mtok = 0.1\noutput_usd_per_mtok = 0.1\nmax_output_tokens = 256\n'
-        f'[media]\nfetch_allow = ["127.0.0.2/32"]\n'
-    )
-    key = veil.new_key(WALLET)
-    veil.cli("credits", "grant", "--wallet", WALLET, "--usd", "50", "--test")
+    veil, mock, key = start_veil_with_mock(WALLET, '[media]\nfetch_allow = ["127.0.0.2/32"]\n')
     yield veil, mock, key, OpenAI(base_url=veil.base_url, api_key=key, max_retries=0)
     veil.stop()
     mock.stop()

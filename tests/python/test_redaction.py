@@ -8,8 +8,7 @@ import pytest
 import requests
 from openai import OpenAI
 
-from conftest import start_veil
-from mock_upstream import MockUpstream
+from conftest import start_veil_with_mock
 
 PII = {
     "email": "jane.doe@example.com",
@@ -29,14 +28,7 @@ TOOL = {"type": "function", "function": {"name": "lookup", "description": "Look 
 
 @pytest.fixture(scope="module")
 def setup():
-    mock = MockUpstream()
-    veil = start_veil(
-        f'[[providers]]\nname = "mock"\nkind = "openai"\nbase_url = "{mock.base_url}"\n'
-        f'[[models]]\nid = "mock"\nprovider = "mock"\nupstream_model = "mock"\n'
-        f'input_usd_per_mtok = 0.1\noutput_usd_per_mtok = 0.1\nmax_output_tokens = 256\n'
-    )
-    key = veil.new_key("0x00000000000000000000000000000000000000aa")
-    veil.cli("credits", "grant", "--wallet", "0x00000000000000000000000000000000000000aa", "--usd", "50", "--test")
+    veil, mock, key = start_veil_with_mock("0x00000000000000000000000000000000000000aa")
     yield veil, mock, OpenAI(base_url=veil.base_url, api_key=key, max_retries=0)
     veil.stop()
     mock.stop()
