@@ -235,7 +235,8 @@ pub async fn ledger_list(
     Ok(())
 }
 
-/// `veil redact FILE`: the redaction pipeline on a local text file or image.
+/// `veil redact FILE`: the redaction pipeline on a local text file, image
+/// or PDF (its redacted text, page by page).
 pub async fn redact_file(
     config: &Config,
     file: &str,
@@ -288,7 +289,41 @@ pub async fn redact_file(
             std::fs::write(path, &image.bytes).with_context(|| format!("cannot write {path}"))?;
             image.findings.iter().map(|f| f.entity.map_or("FACE", |e| e.name())).collect()
         }
-        _ => bail!("{file} looks like {kind}; this build redacts text files and images"),
+        "a PDF" => {
+            // Scanned pages need the OCR model; text pages do not.
+            let media = if config.media.enabled && config.media.ocr {
+                Some(crate::media::Media::load(&config.media, &redaction.onnxruntime_library)?)
+            } else {
+                None
+            };
+            let name = std::path::Path::new(file).file_name().and_then(|n| n.to_str());
+            let name = name.filter(|n| *n != "-").map(|n| (n, "file.filename".to_owned()));
+            let doc = crate::redact::document::read_pdf(
+                &bytes,
+                name,
+                "file",
+                &config.media.pdf_options(),
+                media.as_ref(),
+            )
+            .map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+            let texts: Vec<&str> = doc.texts().map(|(t, _)| t).collect();
+            let findings = session.analyze(&texts).context("redaction failed")?;
+            let redacted = doc.render(&mut session, &findings);
+            let mut text = redacted.text;
+            text.push('\n');
+            match output {
+                Some(path) => {
+                    std::fs::write(path, &text).with_context(|| format!("cannot write {path}"))?
+                }
+                None => std::io::stdout().write_all(text.as_bytes())?,
+            }
+            let withheld = redacted.pages.iter().filter(|p| p.withheld).count();
+            if withheld > 0 {
+                eprintln!("withheld {withheld} page(s) of {}", redacted.pages.len());
+            }
+            findings.iter().flatten().map(|f| f.entity.name()).collect()
+        }
+        _ => bail!("{file} looks like {kind}; Veil redacts text files, images and PDFs"),
     };
     let mut counts = std::collections::BTreeMap::new();
     for name in &found {

@@ -78,6 +78,7 @@ impl AppState {
         let redact_defaults = Arc::new(crate::redact::request::Defaults {
             text: crate::redact::default_text_config(&config.redaction)?,
             image: config.media.image_options(),
+            pdf: config.media.pdf_options(),
         });
         let media = if config.redaction.enabled {
             crate::media::load(&config.media, &config.redaction.onnxruntime_library)?

@@ -68,10 +68,18 @@ async fn parts_that_cannot_be_redacted_are_refused_and_never_forwarded() {
     let error = error_of(response).await;
     assert_eq!(error["param"], "messages[0].content[0].image_url.url");
     assert!(error["message"].as_str().unwrap().contains("cannot be decoded"));
-    // Files (PDFs) are not redacted yet: refused by type.
+    // A PDF that is only its signature: truncated, refused.
     let file = json!([{"role": "user", "content": [
         {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}}]}]);
     let response = app.chat(json!({"model": "json", "messages": file})).await;
+    assert_eq!(response.status(), 400);
+    let error = error_of(response).await;
+    assert_eq!(error["param"], "messages[0].content[0].file.file_data");
+    assert!(error["message"].as_str().unwrap().contains("truncated"));
+    // Audio cannot be redacted: refused by type.
+    let audio = json!([{"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}]);
+    let response = app.chat(json!({"model": "json", "messages": audio})).await;
     assert_eq!(response.status(), 400);
     assert_eq!(error_of(response).await["param"], "messages[0].content[0].type");
     assert!(app.upstream.requests().is_empty(), "nothing may reach the provider");

@@ -1,5 +1,6 @@
-//! The `[media]` section: images in requests (face and OCR models, caps,
-//! defaults of `piiConfig.image`) and the fetcher of remote media.
+//! The `[media]` section: images and PDFs in requests (face and OCR
+//! models, caps, defaults of `piiConfig.image` and `piiConfig.pdf`) and
+//! the fetcher of remote media.
 
 use serde::Deserialize;
 
@@ -44,6 +45,14 @@ pub struct MediaConfig {
     pub blur: Blur,
     #[serde(default = "yes")]
     pub strip_metadata: bool,
+    /// Defaults of `piiConfig.pdf`. `pdf_max_pages` is also the most a
+    /// request may ask for: more pages is a 413.
+    #[serde(default = "default_pdf_max_pages")]
+    pub pdf_max_pages: usize,
+    #[serde(default = "yes")]
+    pub pdf_ocr_scanned_pages: bool,
+    #[serde(default = "default_pdf_withhold_page_above")]
+    pub pdf_withhold_page_above: f32,
     /// Address blocks remote media may be fetched from although they are
     /// private, loopback or link-local (`10.0.0.0/8`, `::1`); empty: none.
     #[serde(default)]
@@ -70,6 +79,9 @@ impl Default for MediaConfig {
             face_threshold: default_face_threshold(),
             blur: Blur::default(),
             strip_metadata: true,
+            pdf_max_pages: default_pdf_max_pages(),
+            pdf_ocr_scanned_pages: true,
+            pdf_withhold_page_above: default_pdf_withhold_page_above(),
             fetch_allow: Vec::new(),
             fetch_max_bytes: default_fetch_max_bytes(),
             fetch_timeout_secs: default_fetch_timeout_secs(),
@@ -86,6 +98,15 @@ impl MediaConfig {
             blur: self.blur,
             ocr: self.ocr,
             strip_metadata: self.strip_metadata,
+        }
+    }
+
+    /// The deployment's defaults of `piiConfig.pdf`.
+    pub fn pdf_options(&self) -> crate::redact::document::PdfOptions {
+        crate::redact::document::PdfOptions {
+            max_pages: self.pdf_max_pages,
+            ocr_scanned_pages: self.pdf_ocr_scanned_pages,
+            withhold_page_above: self.pdf_withhold_page_above,
         }
     }
 
@@ -123,6 +144,12 @@ fn one() -> usize {
 }
 fn default_face_threshold() -> f32 {
     0.6
+}
+fn default_pdf_max_pages() -> usize {
+    50
+}
+fn default_pdf_withhold_page_above() -> f32 {
+    0.3
 }
 fn default_fetch_max_bytes() -> usize {
     20 << 20

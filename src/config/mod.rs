@@ -297,6 +297,12 @@ impl Config {
             ));
         }
         self.media.fetch_policy().map_err(|(key, e)| key_error(key, e))?;
+        if !(0.0..=1.0).contains(&self.media.pdf_withhold_page_above) {
+            return Err(key_error("media.pdf_withhold_page_above", "must be from 0 to 1"));
+        }
+        if self.media.pdf_max_pages == 0 {
+            return Err(key_error("media.pdf_max_pages", "must be at least 1"));
+        }
         if !(0.0..=1.0).contains(&self.media.face_threshold) {
             return Err(key_error("media.face_threshold", "must be from 0 to 1"));
         }

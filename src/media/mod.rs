@@ -13,8 +13,10 @@
 //! forwarded as it came unless the client asked to skip redaction.
 
 pub mod face;
+pub mod html;
 pub mod ocr;
 pub mod paint;
+pub mod pdf;
 pub mod raster;
 pub mod remote;
 
@@ -244,6 +246,15 @@ impl Media {
             raster::encode(&pixels, decoded.format)?
         };
         Ok(RedactedImage { bytes, format: decoded.format, findings })
+    }
+}
+
+impl Media {
+    /// The text of an image (a scanned page), rows joined as [`layout`]
+    /// does; `None` when no OCR model is loaded.
+    pub fn read_text(&self, pixels: &RgbaImage) -> Result<Option<String>, MediaError> {
+        let Some(ocr) = &self.ocr else { return Ok(None) };
+        Ok(Some(layout(&ocr.read(pixels)?).0))
     }
 }
 

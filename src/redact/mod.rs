@@ -11,6 +11,7 @@
 
 pub mod checksum;
 pub mod dictionary;
+pub mod document;
 pub mod entity;
 mod gate;
 pub mod ner;
@@ -148,40 +149,75 @@ pub struct AnalyzedImage {
     pub image: RedactedImage,
 }
 
+/// What [`ChatRedactor::redact_texts`] found: every text analyzed (the
+/// pages and parts of documents each on their own) and the documents as
+/// redacted, by the path of the text part that holds each.
+#[derive(Default)]
+pub struct RedactedTexts {
+    pub analyzed: Vec<Analyzed>,
+    pub documents: std::collections::HashMap<String, document::RedactedDocument>,
+}
+
 impl ChatRedactor {
-    /// Redacts every text of the request in one session; fails closed.
+    /// Redacts every text of the request in one session, in request order
+    /// (so placeholders are numbered in it); the texts at the paths of
+    /// `docs` are documents, redacted piece by piece. Fails closed.
     pub fn redact_texts(
         &self,
         session: &mut Session,
         body: &mut Map<String, Value>,
-    ) -> Result<Vec<Analyzed>, ApiError> {
+        docs: &document::Documents,
+    ) -> Result<RedactedTexts, ApiError> {
         let mut texts = Vec::new();
         let mut locations = Vec::new();
         request::visit_texts(body, &mut |path, s| {
-            texts.push(s.clone());
-            locations.push(path.to_owned());
+            match docs.get(path) {
+                Some(doc) => {
+                    for (text, location) in doc.texts() {
+                        texts.push(text.to_owned());
+                        locations.push(location.to_owned());
+                    }
+                }
+                None => {
+                    texts.push(s.clone());
+                    locations.push(path.to_owned());
+                }
+            }
             Ok(())
         })?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let findings = session.analyze(&refs).map_err(RedactError::into_api_error)?;
-        let mut redacted = texts
-            .iter()
-            .zip(findings.iter())
-            .map(|(t, f)| session.apply(t, f))
-            .collect::<Vec<_>>()
-            .into_iter();
-        request::visit_texts(body, &mut |_, s| {
-            *s = redacted
-                .next()
-                .ok_or_else(|| ApiError::internal("request texts changed between passes"))?;
+        let mut at = 0;
+        let mut documents = std::collections::HashMap::new();
+        request::visit_texts(body, &mut |path, s| {
+            match docs.get(path) {
+                Some(doc) => {
+                    let n = doc.texts().count();
+                    let found = findings.get(at..at + n).ok_or_else(|| {
+                        ApiError::internal("request texts changed between passes")
+                    })?;
+                    let redacted = doc.render(session, found);
+                    s.clone_from(&redacted.text);
+                    documents.insert(path.to_owned(), redacted);
+                    at += n;
+                }
+                None => {
+                    let (text, found) = texts.get(at).zip(findings.get(at)).ok_or_else(|| {
+                        ApiError::internal("request texts changed between passes")
+                    })?;
+                    *s = session.apply(text, found);
+                    at += 1;
+                }
+            }
             Ok(())
         })?;
-        Ok(texts
+        let analyzed = texts
             .into_iter()
             .zip(locations)
             .zip(findings)
             .map(|((text, location), findings)| Analyzed { text, location, findings })
-            .collect())
+            .collect();
+        Ok(RedactedTexts { analyzed, documents })
     }
 }
 
@@ -222,10 +258,11 @@ impl RequestRedactor for ChatRedactor {
         if options.skip {
             return Ok(Redaction::untouched(true));
         }
+        let docs = document::expand(body, &options.pdf, self.media.as_deref())?;
         let mut session = self.pipeline.session(options.text);
-        let texts = self.redact_texts(&mut session, body)?;
+        let texts = self.redact_texts(&mut session, body, &docs)?;
         let images = self.redact_images(&session, body, &options.image)?;
-        let replaced = texts.iter().map(|t| t.findings.len()).sum::<usize>()
+        let replaced = texts.analyzed.iter().map(|t| t.findings.len()).sum::<usize>()
             + images.iter().map(|i| i.image.findings.len()).sum::<usize>();
         Ok(match options.mode {
             PrivacyMode::Standard => Redaction {

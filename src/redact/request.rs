@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use super::document::PdfOptions;
 use super::entity::{Entity, EntitySet};
 #[cfg(test)]
 use super::pipeline::Operator;
@@ -26,6 +27,7 @@ pub enum PrivacyMode {
 pub struct Options {
     pub text: TextConfig,
     pub image: ImageOptions,
+    pub pdf: PdfOptions,
     pub mode: PrivacyMode,
     pub skip: bool,
 }
@@ -35,6 +37,8 @@ pub struct Options {
 pub struct Defaults {
     pub text: TextConfig,
     pub image: ImageOptions,
+    /// Its `max_pages` is also the most a request may ask for.
+    pub pdf: PdfOptions,
 }
 
 fn field<'a>(
@@ -50,6 +54,7 @@ impl Options {
     pub fn parse(body: &Map<String, Value>, defaults: &Defaults) -> Result<Self, ApiError> {
         let mut text = defaults.text.clone();
         let mut image = defaults.image.clone();
+        let mut pdf = defaults.pdf.clone();
         if let Some((name, v)) = field(body, &["piiEntities", "pii_entities"]) {
             let list = v.as_array().ok_or_else(|| {
                 ApiError::validation(name, format!("`{name}` must be an array of entity names."))
@@ -79,6 +84,9 @@ impl Options {
             if let Some(i) = config.get("image").filter(|i| !i.is_null()) {
                 image.apply(i, &format!("{name}.image"))?;
             }
+            if let Some(p) = config.get("pdf").filter(|p| !p.is_null()) {
+                pdf.apply(p, &format!("{name}.pdf"), defaults.pdf.max_pages)?;
+            }
         }
         let mode = match field(body, &["privacyMode", "privacy_mode"]) {
             None => PrivacyMode::Standard,
@@ -101,7 +109,7 @@ impl Options {
                 return Err(ApiError::validation(name, format!("`{name}` must be a boolean.")));
             }
         };
-        Ok(Self { text, image, mode, skip })
+        Ok(Self { text, image, pdf, mode, skip })
     }
 }
 
@@ -159,23 +167,14 @@ fn apply_text_config(text: &mut TextConfig, v: &Value, path: &str) -> Result<(),
 /// are numbered: messages in order (content, then tool-call arguments),
 /// then tool definitions. Tool-call arguments are JSON: their string
 /// values are visited one by one and the arguments re-serialized.
-/// Image parts are left to [`visit_images`]; other parts that are not text
-/// (files, audio) are refused here: Veil cannot redact them yet, and never
+/// Image parts are left to [`visit_images`]; file parts must have been
+/// made text before ([`super::document::expand`]); other parts that are
+/// not text (audio) are refused here: Veil cannot redact them, and never
 /// forwards them unredacted.
 pub fn visit_texts(
     body: &mut Map<String, Value>,
     visit: &mut dyn FnMut(&str, &mut String) -> Result<(), ApiError>,
 ) -> Result<(), ApiError> {
-    for key in ["urls", "pdfs"] {
-        if body.get(key).is_some_and(|v| !v.is_null()) {
-            return Err(ApiError::validation(
-                key,
-                format!(
-                    "`{key}` is not supported by this server yet; the request was not forwarded."
-                ),
-            ));
-        }
-    }
     if let Some(Value::Array(messages)) = body.get_mut("messages") {
         for (i, message) in messages.iter_mut().enumerate() {
             let Some(message) = message.as_object_mut() else { continue };
@@ -265,6 +264,24 @@ pub fn visit_images(
                 }
             };
             visit(&path, url)?;
+        }
+    }
+    Ok(())
+}
+
+/// Calls `visit` on every `file` part of a chat request (the whole part,
+/// which the caller replaces).
+pub fn visit_files(
+    body: &mut Map<String, Value>,
+    visit: &mut dyn FnMut(&str, &mut Value) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    let Some(Value::Array(messages)) = body.get_mut("messages") else { return Ok(()) };
+    for (i, message) in messages.iter_mut().enumerate() {
+        let Some(Value::Array(parts)) = message.get_mut("content") else { continue };
+        for (j, part) in parts.iter_mut().enumerate() {
+            if part.get("type").and_then(Value::as_str) == Some("file") {
+                visit(&format!("messages[{i}].content[{j}]"), part)?;
+            }
         }
     }
     Ok(())

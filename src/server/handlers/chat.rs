@@ -314,6 +314,7 @@ pub async fn completions(
     let redacted = async {
         if !options.skip {
             crate::media::remote::inline_images(&mut body, &state.fetch_policy).await?;
+            crate::media::remote::fetch_documents(&mut body, &state.fetch_policy).await?;
         }
         redact_request(&state, body).await
     };

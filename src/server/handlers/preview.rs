@@ -15,6 +15,7 @@ use crate::billing::money::{format_usd, usd_f64_to_micro};
 use crate::billing::{Account, EntryKind, FlatCharge, LedgerError};
 use crate::error::ApiError;
 use crate::limits::{KeyLimits, LimitError};
+use crate::redact::document::{self, RedactedDocument};
 use crate::redact::request::Options;
 use crate::redact::{Analyzed, AnalyzedImage, ChatRedactor, RedactError};
 use crate::server::extract::{AuthedKey, JsonObject, RequestId};
@@ -29,16 +30,14 @@ pub async fn preview(
     if !key.allows(Scope::PiiPreview) {
         return Err(ApiError::EndpointNotAllowed("/v1/pii/preview"));
     }
-    if body.get("pdfs").is_some_and(|v| !v.is_null()) {
-        return Err(ApiError::validation("pdfs", "`pdfs` is not supported by this server yet."));
-    }
     let has_text = matches!(body.get("text"), Some(Value::String(_)));
     let has_messages = matches!(body.get("messages"), Some(Value::Array(_)));
     let has_images = matches!(body.get("images"), Some(Value::Array(_)));
-    if !has_text && !has_messages && !has_images {
+    let has_pdfs = matches!(body.get("pdfs"), Some(Value::Array(_)));
+    if !has_text && !has_messages && !has_images && !has_pdfs {
         return Err(ApiError::validation(
             "text",
-            "Send `text` (a string), `messages` (an array of chat messages) and/or `images` (an array of image URLs).",
+            "Send `text` (a string), `messages` (an array of chat messages), `images` (an array of image URLs) and/or `pdfs` (an array of PDFs).",
         ));
     }
     let limits = KeyLimits::resolve(&key, &state.config.plans);
@@ -49,6 +48,8 @@ pub async fn preview(
         .map_err(LimitError::into_api_error)?;
 
     let images = inline_images(&mut body, &state).await?;
+    body.remove("urls");
+    crate::media::remote::fetch_documents(&mut body, &state.fetch_policy).await?;
     let _slot =
         state.redact_slots.clone().acquire_owned().await.map_err(|_| ApiError::Unavailable)?;
     let redactor = ChatRedactor {
@@ -124,7 +125,8 @@ async fn inline_images(
     Ok(out)
 }
 
-/// Redacts `text`, `messages` and `images` in one session (one numbering).
+/// Redacts `text`, `messages`, `images` and `pdfs` in one session (one
+/// numbering).
 fn run(
     redactor: &ChatRedactor,
     mut body: Map<String, Value>,
@@ -146,7 +148,8 @@ fn run(
         if let Some(messages) = body.remove("messages") {
             only_messages.insert("messages".into(), messages);
         }
-        for analyzed in redactor.redact_texts(&mut session, &mut only_messages)? {
+        let docs = document::expand(&mut only_messages, &options.pdf, redactor.media.as_deref())?;
+        for analyzed in redactor.redact_texts(&mut session, &mut only_messages, &docs)?.analyzed {
             entities.extend(describe(&analyzed));
         }
         for image in redactor.redact_images(&session, &mut only_messages, &options.image)? {
@@ -174,7 +177,40 @@ fn run(
         }
         redacted.insert("images".into(), Value::Array(out));
     }
+    if let Some(pdfs) = body.remove("pdfs").filter(|p| !p.is_null()) {
+        // The same reading as the chat `pdfs` parameter, over a request of
+        // its own: each PDF becomes one text part of one user message.
+        let count = pdfs.as_array().map_or(0, Vec::len);
+        let mut wrapped = Map::new();
+        wrapped.insert("messages".into(), json!([]));
+        wrapped.insert("pdfs".into(), pdfs);
+        let docs = document::expand(&mut wrapped, &options.pdf, redactor.media.as_deref())?;
+        let mut texts = redactor.redact_texts(&mut session, &mut wrapped, &docs)?;
+        for analyzed in &texts.analyzed {
+            entities.extend(describe(analyzed));
+        }
+        let out: Vec<Value> = (0..count)
+            .map(|k| {
+                let doc = texts
+                    .documents
+                    .remove(&format!("messages[0].content[{k}].text"))
+                    .unwrap_or_default();
+                describe_document(&doc)
+            })
+            .collect();
+        redacted.insert("pdfs".into(), Value::Array(out));
+    }
     Ok((entities, redacted))
+}
+
+/// `{"text", "pages": [{"page", "text", "withheld", "note"}]}`.
+fn describe_document(doc: &RedactedDocument) -> Value {
+    let pages: Vec<Value> = doc
+        .pages
+        .iter()
+        .map(|p| json!({"page": p.number, "text": p.text, "withheld": p.withheld, "note": p.note}))
+        .collect();
+    json!({"text": doc.text, "pages": pages})
 }
 
 fn describe_image(analyzed: &AnalyzedImage) -> Vec<Value> {
