@@ -13,9 +13,7 @@ import re
 import struct
 import subprocess
 import tempfile
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
 import numpy as np
@@ -26,6 +24,7 @@ from openai import OpenAI
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from conftest import ROOT, clean_env, start_veil_with_mock, veil_bin
+from file_server import FileServer
 
 SAMPLES = ROOT / ".cache" / "test-media"
 FONTS = pathlib.Path("/usr/share/fonts/truetype/dejavu")
@@ -307,38 +306,11 @@ def test_bad_images_are_refused_and_never_forwarded(setup):
 # -- remote images -----------------------------------------------------------
 
 
-class ImageServer:
-    """Serves one image on a loopback address and counts requests."""
-
-    def __init__(self, host: str, payload: bytes):
-        self.hits = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                server.hits += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.http = ThreadingHTTPServer((host, 0), Handler)
-        self.url = f"http://{host}:{self.http.server_port}/photo.png"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.http.shutdown()
-
-
 def test_remote_images_are_fetched_only_from_allowed_addresses(setup):
     _, mock, _, client = setup
     photo = (SAMPLES / "astronaut.png").read_bytes()
-    blocked = ImageServer("127.0.0.1", photo)
-    allowed = ImageServer("127.0.0.2", photo)
+    blocked = FileServer("127.0.0.1", photo, "image/png", "/photo.png")
+    allowed = FileServer("127.0.0.2", photo, "image/png", "/photo.png")
     try:
         seen = len(mock.requests)
         with pytest.raises(openai.BadRequestError) as caught:
