@@ -14,8 +14,7 @@
 //! - [`limits`] — per-key RPM/TPM/daily limits: in process or on Redis.
 //! - [`billing`] — the prepaid credit ledger (SQLite, PostgreSQL), money
 //!   helpers, Stripe.
-//! - [`redact`] — personal data out, originals back (a pass-through seam
-//!   until the redaction work lands).
+//! - [`redact`] — personal data out, originals back.
 //! - [`upstream`] — providers (`echo`, OpenAI-compatible) and the model catalog.
 //! - [`stream`] — the SSE relay: usage tap, in-band errors, `[DONE]`.
 //! - [`sse`] — SSE parsing and encoding.

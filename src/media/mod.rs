@@ -1,10 +1,12 @@
-//! Images (and, later, PDFs) inside requests (DESIGN §5, §6).
+//! Images and PDFs inside requests (DESIGN §5, §6).
 //!
 //! - [`raster`]: decode with a pixel cap, re-encode without metadata;
 //! - [`face`]: CenterFace detection;
 //! - [`ocr`]: PP-OCR detection and recognition;
 //! - [`paint`]: blurring faces and filling text boxes;
-//! - [`remote`]: remote images fetched (SSRF-guarded) into data URLs.
+//! - [`pdf`]: PDF pages as text (and scanned pages' images for OCR);
+//! - [`html`]: fetched web pages as readable text;
+//! - [`remote`]: remote images, PDFs and `urls` fetched (SSRF-guarded).
 //!
 //! An image is decoded, its faces hidden, its text read and run through
 //! the request's text pipeline, the boxes of the words that belong to a
@@ -89,10 +91,7 @@ impl Default for ImageOptions {
 impl ImageOptions {
     /// Applies `piiConfig.image` (at `path`) on top of `self`.
     pub fn apply(&mut self, v: &Value, path: &str) -> Result<(), ApiError> {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| ApiError::validation(path, format!("`{path}` must be an object.")))?;
-        for (key, value) in obj {
+        for (key, value) in crate::redact::request::section(v, path)? {
             let param = format!("{path}.{key}");
             let boolean = || {
                 value.as_bool().ok_or_else(|| {
@@ -104,13 +103,7 @@ impl ImageOptions {
                 "ocr" => self.ocr = boolean()?,
                 "stripMetadata" | "strip_metadata" => self.strip_metadata = boolean()?,
                 "faceThreshold" | "face_threshold" => {
-                    self.face_threshold =
-                        value.as_f64().filter(|t| (0.0..=1.0).contains(t)).ok_or_else(|| {
-                            ApiError::validation(
-                                &param,
-                                format!("`{param}` must be a number from 0 to 1."),
-                            )
-                        })? as f32;
+                    self.face_threshold = crate::redact::request::fraction(value, &param)?;
                 }
                 "blur" => {
                     self.blur = serde_json::from_value(value.clone()).map_err(|_| {

@@ -44,10 +44,7 @@ impl PdfOptions {
     /// Applies `piiConfig.pdf` (at `path`) on top of `self`; `max_pages`
     /// stays at most `cap`.
     pub fn apply(&mut self, v: &Value, path: &str, cap: usize) -> Result<(), ApiError> {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| ApiError::validation(path, format!("`{path}` must be an object.")))?;
-        for (key, value) in obj {
+        for (key, value) in super::request::section(v, path)? {
             let param = format!("{path}.{key}");
             match key.as_str() {
                 "maxPages" | "max_pages" => {
@@ -65,13 +62,7 @@ impl PdfOptions {
                     })?;
                 }
                 "withholdPageAbove" | "withhold_page_above" => {
-                    self.withhold_page_above =
-                        value.as_f64().filter(|t| (0.0..=1.0).contains(t)).ok_or_else(|| {
-                            ApiError::validation(
-                                &param,
-                                format!("`{param}` must be a number from 0 to 1."),
-                            )
-                        })? as f32;
+                    self.withhold_page_above = super::request::fraction(value, &param)?;
                 }
                 _ => {
                     return Err(ApiError::validation(

@@ -113,19 +113,24 @@ impl Options {
     }
 }
 
+/// A `piiConfig` section as an object, or a 400 naming it.
+pub(crate) fn section<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, ApiError> {
+    v.as_object().ok_or_else(|| ApiError::validation(path, format!("`{path}` must be an object.")))
+}
+
+/// A number from 0 to 1, or a 400 naming `param`.
+pub(crate) fn fraction(value: &Value, param: &str) -> Result<f32, ApiError> {
+    value.as_f64().filter(|t| (0.0..=1.0).contains(t)).map(|t| t as f32).ok_or_else(|| {
+        ApiError::validation(param, format!("`{param}` must be a number from 0 to 1."))
+    })
+}
+
 fn apply_text_config(text: &mut TextConfig, v: &Value, path: &str) -> Result<(), ApiError> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ApiError::validation(path, format!("`{path}` must be an object.")))?;
+    let obj = section(v, path)?;
     for (key, value) in obj {
         let param = format!("{path}.{key}");
         match key.as_str() {
-            "threshold" => {
-                let t = value.as_f64().filter(|t| (0.0..=1.0).contains(t)).ok_or_else(|| {
-                    ApiError::validation(&param, format!("`{param}` must be a number from 0 to 1."))
-                })?;
-                text.threshold = t as f32;
-            }
+            "threshold" => text.threshold = fraction(value, &param)?,
             "operator" => {
                 text.operator = serde_json::from_value(value.clone()).map_err(|_| {
                     ApiError::validation(

@@ -10,6 +10,16 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
+# PII values the media and document tests put into images and PDFs: none
+# may reach the upstream.
+PII = {
+    "person": "Margaret Thornton",
+    "email": "m.thornton@example.org",
+    "phone": "+1 415 555 0134",
+    "card": "4539 1488 0343 6467",
+    "iban": "GB82 WEST 1234 5698 7654 32",
+}
+
 
 def clean_env(extra: dict | None = None) -> dict:
     """The environment without VEIL_* variables (every one is a config

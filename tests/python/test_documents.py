@@ -19,18 +19,11 @@ from fpdf.enums import EncryptionMethod
 from openai import OpenAI
 from PIL import Image, ImageDraw, ImageFont
 
-from conftest import ROOT, clean_env, start_veil_with_mock, veil_bin
+from conftest import PII, ROOT, clean_env, start_veil_with_mock, veil_bin
 from file_server import FileServer
 
 WALLET = "0x00000000000000000000000000000000000000dd"
 DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-PII = {
-    "person": "Margaret Thornton",
-    "email": "m.thornton@example.org",
-    "phone": "+1 415 555 0134",
-    "card": "4539 1488 0343 6467",
-    "iban": "GB82 WEST 1234 5698 7654 32",
-}
 # Words of the letter that are not personal data: they must arrive.
 PROSE = "Thank you for ordering the garden chairs"
 LETTER = [

@@ -23,7 +23,7 @@ import requests
 from openai import OpenAI
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
-from conftest import ROOT, clean_env, start_veil_with_mock, veil_bin
+from conftest import PII, ROOT, clean_env, start_veil_with_mock, veil_bin
 from file_server import FileServer
 
 SAMPLES = ROOT / ".cache" / "test-media"
@@ -159,13 +159,6 @@ def test_a_photo_without_faces_keeps_its_pixels(setup):
 
 # -- text in images ----------------------------------------------------------
 
-PII = {
-    "person": "Margaret Thornton",
-    "email": "m.thornton@example.org",
-    "phone": "+1 415 555 0134",
-    "card": "4539 1488 0343 6467",
-    "iban": "GB82 WEST 1234 5698 7654 32",
-}
 
 
 def document(font: str, size: int, fg=(0, 0, 0), bg=(255, 255, 255), angle: float = 0.0) -> bytes:
