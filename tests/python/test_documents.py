@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from conftest import PII, ROOT, clean_env, start_veil_with_mock, veil_bin
 from file_server import FileServer
+from test_media import SAMPLES, haar_faces
 
 WALLET = "0x00000000000000000000000000000000000000dd"
 DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -143,6 +144,22 @@ def test_a_pdf_file_part_reaches_the_upstream_as_redacted_text_only(setup, font)
     # The mock answers with what it got: the client gets the originals back.
     assert PII["person"] in answer.choices[0].message.content
     assert PII["email"] in answer.choices[0].message.content
+
+
+def test_an_image_and_a_pdf_in_one_message_both_arrive_redacted(setup):
+    _, mock, _, client = setup
+    photo = (SAMPLES / "astronaut.png").read_bytes()
+    assert haar_faces(photo), "the control: the face is found in the original"
+    messages = file_message(pdf_bytes([LETTER]))
+    messages[0]["content"].append({"type": "image_url", "image_url": {
+        "url": "data:image/png;base64," + base64.b64encode(photo).decode()}})
+    client.chat.completions.create(model="mock", messages=messages)
+    parts = sent_parts(mock)
+    assert [p["type"] for p in parts] == ["text", "text", "image_url"]
+    assert_no_pii(parts[1]["text"])
+    assert PROSE in parts[1]["text"]
+    sent = base64.b64decode(parts[2]["image_url"]["url"].split(",", 1)[1])
+    assert haar_faces(sent) == [], "the face must not be detectable in what the upstream got"
 
 
 def test_a_scanned_page_is_read_by_ocr_and_redacted(setup):
