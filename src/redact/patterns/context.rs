@@ -107,22 +107,26 @@ impl ContextWords {
     pub(super) fn searcher(&self) -> Option<&AhoCorasick> {
         self.searcher
             .get_or_init(|| {
-                // ASCII letters fold in the search; other letters are added
-                // in upper and title case ("Teléfono", "TELÉFONO").
-                let mut all: Vec<String> = Vec::new();
-                for w in self.words {
-                    all.push((*w).to_owned());
-                    if !w.is_ascii() {
-                        all.push(w.to_uppercase());
-                        let mut chars = w.chars();
-                        if let Some(first) = chars.next() {
-                            all.push(first.to_uppercase().chain(chars).collect());
-                        }
-                    }
-                }
-                AhoCorasick::builder().ascii_case_insensitive(true).build(all).ok()
+                AhoCorasick::builder().ascii_case_insensitive(true).build(self.forms()).ok()
             })
             .as_ref()
+    }
+
+    /// The words as searched: ASCII letters fold in the search; other
+    /// letters are added in upper and title case ("Teléfono", "TELÉFONO").
+    pub(super) fn forms(&self) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        for w in self.words {
+            all.push((*w).to_owned());
+            if !w.is_ascii() {
+                all.push(w.to_uppercase());
+                let mut chars = w.chars();
+                if let Some(first) = chars.next() {
+                    all.push(first.to_uppercase().chain(chars).collect());
+                }
+            }
+        }
+        all
     }
 }
 

@@ -4,7 +4,38 @@
 //! text. Regions are computed once per text and shared by the rules that
 //! use the same scope.
 
-use super::context::{ContextWords, ceil_boundary, floor_boundary};
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+
+use super::context::{
+    AT_SIGN, BIRTH_SCOPE, ContextWords, KEY_NAME_PARTS, SCHEME_SEPARATOR, ceil_boundary,
+    floor_boundary,
+};
+
+/// The word lists of the rules' `Near` scopes: found together, in one pass
+/// over a text, instead of one pass per list.
+static NEAR_LISTS: [&ContextWords; 4] =
+    [&KEY_NAME_PARTS, &SCHEME_SEPARATOR, &AT_SIGN, &BIRTH_SCOPE];
+
+/// One searcher for all of [`NEAR_LISTS`], and the list of each pattern.
+fn near_searcher() -> Option<&'static (AhoCorasick, Vec<usize>)> {
+    static SEARCHER: OnceLock<Option<(AhoCorasick, Vec<usize>)>> = OnceLock::new();
+    SEARCHER
+        .get_or_init(|| {
+            let mut words = Vec::new();
+            let mut list_of = Vec::new();
+            for (i, list) in NEAR_LISTS.iter().enumerate() {
+                for form in list.forms() {
+                    words.push(form);
+                    list_of.push(i);
+                }
+            }
+            let searcher = AhoCorasick::builder().ascii_case_insensitive(true).build(words).ok()?;
+            Some((searcher, list_of))
+        })
+        .as_ref()
+}
 
 #[derive(Clone, Copy)]
 pub(super) enum Scope {
@@ -93,6 +124,8 @@ pub(super) struct Regions<'t> {
     text: &'t str,
     numbers: Option<Vec<NumberRun>>,
     words: Option<Vec<(usize, usize)>>,
+    /// Occurrences of the words of [`NEAR_LISTS`]: (list, start, end).
+    near: Option<Vec<(usize, usize, usize)>>,
 }
 
 #[derive(Clone, Copy)]
@@ -105,7 +138,7 @@ struct NumberRun {
 
 impl<'t> Regions<'t> {
     pub(super) fn new(text: &'t str) -> Self {
-        Self { text, numbers: None, words: None }
+        Self { text, numbers: None, words: None, near: None }
     }
 
     /// Sorted, non-overlapping byte ranges on char boundaries.
@@ -145,11 +178,23 @@ impl<'t> Regions<'t> {
                 }
             }
             Scope::Near { words, before, after } => {
-                let Some(searcher) = words.searcher() else { return Vec::new() };
-                for m in searcher.find_iter(text) {
-                    let mut end = (m.end() + after).min(b.len());
+                let found: Vec<(usize, usize)> =
+                    match NEAR_LISTS.iter().position(|l| std::ptr::eq(*l, words)) {
+                        Some(list) => self
+                            .near()
+                            .iter()
+                            .filter(|(l, ..)| *l == list)
+                            .map(|&(_, s, e)| (s, e))
+                            .collect(),
+                        None => match words.searcher() {
+                            Some(s) => s.find_iter(text).map(|m| (m.start(), m.end())).collect(),
+                            None => Vec::new(),
+                        },
+                    };
+                for (start, end) in found {
+                    let mut end = (end + after).min(b.len());
                     end += b[end..].iter().take_while(|c| !c.is_ascii_whitespace()).count();
-                    out.push(m.start().saturating_sub(before), end);
+                    out.push(start.saturating_sub(before), end);
                 }
             }
             Scope::CountryCode { len } => {
@@ -167,6 +212,19 @@ impl<'t> Regions<'t> {
             }
         }
         out.ranges
+    }
+
+    /// Every occurrence of a word of [`NEAR_LISTS`], by start.
+    fn near(&mut self) -> &[(usize, usize, usize)] {
+        self.near.get_or_insert_with(|| {
+            let Some((searcher, list_of)) = near_searcher() else { return Vec::new() };
+            let mut found: Vec<(usize, usize, usize)> = searcher
+                .find_overlapping_iter(self.text)
+                .map(|m| (list_of[m.pattern().as_usize()], m.start(), m.end()))
+                .collect();
+            found.sort_unstable_by_key(|&(_, start, _)| start);
+            found
+        })
     }
 
     fn numbers(&mut self) -> &[NumberRun] {
