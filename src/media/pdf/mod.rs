@@ -14,6 +14,10 @@ use lopdf::{Dictionary, Document, Object, ObjectId};
 
 use super::MediaError;
 
+/// Largest size an object or cross-reference stream may decompress to
+/// while the file is loaded (a small file cannot inflate beyond it).
+const MAX_STREAM: usize = 64 << 20;
+
 /// A page with fewer visible characters than this and an image is a
 /// scanned page: its text is in the image.
 const SCANNED_BELOW: usize = 16;
@@ -52,7 +56,11 @@ impl Pdf {
                 "the PDF is truncated (it has no end-of-file marker)".into(),
             ));
         }
-        let doc = Document::load_mem(bytes).map_err(|e| match e {
+        let options = lopdf::LoadOptions {
+            max_decompressed_size: Some(MAX_STREAM),
+            ..lopdf::LoadOptions::default()
+        };
+        let doc = Document::load_mem_with_options(bytes, options).map_err(|e| match e {
             lopdf::Error::InvalidPassword | lopdf::Error::Decryption(_) => encrypted(),
             lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded { .. }) => {
                 MediaError::TooLarge("a stream of the PDF decompresses beyond the limit".into())

@@ -166,3 +166,20 @@ fn junk_in_the_content_keeps_the_text_before_it() {
     assert!(page.text.starts_with("kept"));
     assert!(!page.text.contains(">>"), "{}", page.text);
 }
+
+#[test]
+fn a_page_that_inflates_beyond_the_limit_is_marked_not_read() {
+    // 40 MiB of spaces compress to a few KiB: a decompression bomb.
+    let mut doc = Document::load_mem(&build(&[&line("kept")], &[], None)).unwrap();
+    let page = *doc.get_pages().values().next().unwrap();
+    let mut bomb = Stream::new(dictionary! {}, vec![b' '; 40 << 20]);
+    bomb.compress().unwrap();
+    assert!(bomb.content.len() < 1 << 20);
+    let bomb = doc.add_object(bomb);
+    doc.get_dictionary_mut(page).unwrap().set("Contents", bomb);
+    let mut bytes = Vec::new();
+    doc.save_to(&mut bytes).unwrap();
+    let pdf = Pdf::open(&bytes, 10).unwrap();
+    let page = pdf.page(0);
+    assert!(page.damaged && page.text.is_empty());
+}
