@@ -175,7 +175,8 @@ fn push_decoded(out: &mut String, text: &str) {
 
 /// `&amp;`, `&#233;`, `&#xE9;` and the common named entities.
 fn entity(s: &str) -> Option<(char, usize)> {
-    let end = s[..s.len().min(12)].find(';')?;
+    // Bytes, not `&str`: the 12th byte may fall inside a character.
+    let end = s.bytes().take(12).position(|b| b == b';')?;
     let body = &s[1..end];
     let c = if let Some(num) = body.strip_prefix('#') {
         let code = match num.strip_prefix(['x', 'X']) {
@@ -249,6 +250,14 @@ mod tests {
         assert_eq!(to_text("<p>kept</p><script>never shown"), "kept");
         assert_eq!(to_text("text <b"), "text <b");
         assert_eq!(to_text("<!-- open comment"), "");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_input_gives_text_without_panicking(html in "(<[a-z/!]{0,4}|&[#a-zé]{0,12};?|[^<&]{0,8}|>|-->|é){0,40}") {
+            let text = to_text(&html);
+            proptest::prop_assert!(!text.contains("\n\n"));
+        }
     }
 
     #[test]
