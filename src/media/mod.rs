@@ -264,8 +264,10 @@ fn redact_lines(
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
+    // Analyzed on one line (same offsets), so a value wrapped onto the
+    // next line is found whole.
     let findings = session
-        .analyze(&[&text])
+        .analyze(&[&crate::redact::document::flat(&text)])
         .map_err(|e| MediaError::Model(e.to_string()))?
         .pop()
         .unwrap_or_default();
@@ -297,7 +299,7 @@ fn redact_lines(
         if let Some(rect) = rect {
             out.push(ImageFinding {
                 entity: Some(entity),
-                text: text[start..end].to_owned(),
+                text: text[start..end].replace(['\n', '\r'], " "),
                 score,
                 rect,
                 source: "ocr",

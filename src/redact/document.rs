@@ -85,8 +85,17 @@ enum Piece {
     Fixed(String),
     /// Text of the document (its name, information, a web page): redacted.
     Text { text: String, location: String },
-    /// A page: redacted, or withheld whole.
-    Page { number: usize, of: usize, text: String, location: String, note: Option<String> },
+    /// A page: redacted, or withheld whole. It is analyzed as `flat`, its
+    /// text with line breaks made spaces (same byte offsets), so a value
+    /// wrapped onto the next line ("+44 20 7946" / "0958") is found whole.
+    Page {
+        number: usize,
+        of: usize,
+        text: String,
+        flat: String,
+        location: String,
+        note: Option<String>,
+    },
 }
 
 /// A document turned into text, ready to be redacted.
@@ -118,7 +127,7 @@ impl Document {
     pub fn texts(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pieces.iter().filter_map(|p| match p {
             Piece::Fixed(_) => None,
-            Piece::Text { text, location } | Piece::Page { text, location, .. } => {
+            Piece::Text { text, location } | Piece::Page { flat: text, location, .. } => {
                 Some((text.as_str(), location.as_str()))
             }
         })
@@ -213,12 +222,18 @@ pub fn read_pdf(
         pieces.push(Piece::Page {
             number: page.number,
             of,
+            flat: flat(&text),
             text,
             location: format!("{base}.pages[{p}]"),
             note: (!notes.is_empty()).then(|| notes.join("; ")),
         });
     }
     Ok(Document { pieces, withhold_above: options.withhold_page_above })
+}
+
+/// `text` with line breaks made spaces: the same byte offsets, one line.
+pub fn flat(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
 }
 
 /// OCR of a scanned page's images into `text`; returns the page's note.

@@ -178,3 +178,16 @@ fn share_counts_each_value_once() {
     assert_eq!(pii_share("no values here", &[]), 0.0);
     assert_eq!(pii_share("", &[]), 0.0);
 }
+
+#[test]
+fn a_value_wrapped_onto_the_next_line_is_redacted_whole() {
+    let page = "BT /F1 12 Tf 14 TL 72 720 Td (Our office takes calls on +1 415 555) Tj T* \
+                (0134 on weekdays, between nine in the morning and five.) Tj ET";
+    let pdf = build(&[page], &[], None);
+    let mut body = json!({"messages": [{"role": "user", "content": [file_part(&pdf)]}]});
+    let body = body.as_object_mut().unwrap();
+    redactor().redact(body).unwrap();
+    let text = body["messages"][0]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("Our office takes calls on [PHONE_NUMBER_1] on weekdays"), "{text}");
+    assert!(!text.contains("0134") && !text.contains("415"));
+}
