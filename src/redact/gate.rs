@@ -1,13 +1,14 @@
-//! Which lines of a text the NER model needs to read.
+//! Which words and lines of a text the NER model needs to read.
 //!
 //! In text that uses capitals at all, a name is written with one: the NER
 //! stage keeps only spans that start with a capital (`ner::clean`). So a
 //! line is worth the model's time only when it has a capitalised word that
 //! is not just a function word, a greeting, a weekday or a shouted keyword
 //! (`INFO`, `GET`). Code, logs, JSON and most chat lines have none, and the
-//! model never reads them (the text around a line it reads is still given
-//! as context). Text without any capital (chat typed in lower case) is read
-//! whole. Lines are the unit because NER spans never cross a line break.
+//! model never reads them. Within the lines that have one, the model reads
+//! only those words, with a few tokens around them as context
+//! ([`spans_to_read`]); a line in capitals throughout is read whole. Text
+//! without any capital (chat typed in lower case) is read whole.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -24,6 +25,36 @@ pub fn lines_to_read(text: &str) -> Vec<(usize, usize)> {
             out.push((start, start + body.len()));
         }
         start = end;
+    }
+    out
+}
+
+/// `(start, end)` byte ranges the NER model needs to read: in cased text,
+/// each word that may be (part of) a name, or a whole line in capitals;
+/// in text without capitals, every line.
+pub fn spans_to_read(text: &str) -> Vec<(usize, usize)> {
+    if !text.chars().any(char::is_uppercase) {
+        return lines_to_read(text);
+    }
+    let mut out = Vec::new();
+    for (start, end) in lines_to_read(text) {
+        let line = &text[start..end];
+        if !line.chars().any(char::is_lowercase) {
+            out.push((start, end));
+            continue;
+        }
+        let mut at = 0;
+        for word in
+            line.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’' || c == '-'))
+        {
+            let trimmed = word.trim_matches(['\'', '’', '-']);
+            if is_candidate(trimmed, false) {
+                let offset = word.find(trimmed).unwrap_or(0);
+                let from = start + at + offset;
+                out.push((from, from + trimmed.len()));
+            }
+            at += word.len() + line[at + word.len()..].chars().next().map_or(0, char::len_utf8);
+        }
     }
     out
 }
@@ -118,6 +149,14 @@ mod tests {
                     Sehr geehrte Damen und Herren,\n\
                     NAME: JOHN SMITH\n";
         assert_eq!(read(text), ["Ask Maria Keller about it.", "NAME: JOHN SMITH"]);
+    }
+
+    #[test]
+    fn in_cased_text_only_candidate_words_are_read() {
+        let text = "Please ask Maria Keller-Wyss about it.\nNAME: JOHN SMITH\nnothing here";
+        let spans: Vec<&str> = spans_to_read(text).into_iter().map(|(s, e)| &text[s..e]).collect();
+        assert_eq!(spans, ["Maria", "Keller-Wyss", "NAME: JOHN SMITH"]);
+        assert_eq!(spans_to_read("ask maria"), [(0, 9)]);
     }
 
     #[test]

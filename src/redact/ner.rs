@@ -2,8 +2,8 @@
 //! model run by ONNX Runtime (`models/ner/`; how it was built is in its
 //! README).
 //!
-//! Texts are tokenized once. The model reads the lines that may hold a name
-//! (`gate`) with [`CONTEXT`] tokens around them, in windows of at most
+//! Texts are tokenized once. The model reads the words that may be (part of)
+//! a name (`gate`) with [`CONTEXT`] tokens around them, in windows of at most
 //! [`WINDOW`] tokens that overlap by [`OVERLAP`]; all windows of a request
 //! run as batches of similar lengths. A token's label comes from the window
 //! where it sits farthest from an edge.
@@ -164,10 +164,10 @@ struct Window {
     keep: (usize, usize),
 }
 
-/// Tokens of context the model gets on each side of a line it reads (the
-/// neighbouring lines were skipped by the gate: no name can be in them).
-/// 8 scores the same as 32 on `fixtures/pii` and feeds the model half the
-/// tokens on mixed chat/log text.
+/// Tokens of context the model gets on each side of a word it reads. Short
+/// windows are also what the model was trained on (sentences of at most 96
+/// tokens): on `fixtures/pii`, 8 scores NER F1 0.940 where reading whole
+/// lines with 32 scored 0.913, and feeds the model a fraction of the tokens.
 const CONTEXT: usize = 8;
 
 /// The windows over the token ranges `reads` (sorted), each widened by
@@ -228,7 +228,7 @@ impl Redactor for Ner {
     ) -> Result<Vec<Vec<Finding>>, RedactError> {
         let mut prepared = Vec::new();
         for (t, text) in texts.iter().enumerate() {
-            let lines = super::gate::lines_to_read(text);
+            let lines = super::gate::spans_to_read(text);
             if lines.is_empty() {
                 continue;
             }
