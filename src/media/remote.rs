@@ -21,7 +21,7 @@ pub async fn inline_images(
 ) -> Result<(), ApiError> {
     let mut remote = Vec::new();
     crate::redact::request::visit_images(body, &mut |path, url| {
-        if url.starts_with("http://") || url.starts_with("https://") {
+        if is_remote(url) {
             remote.push((path.to_owned(), url.clone()));
         } else if !url.starts_with("data:") {
             return Err(ApiError::validation(
@@ -109,6 +109,21 @@ impl Kind {
     }
 }
 
+/// Whether `url` is one Veil fetches itself (http or https).
+pub fn is_remote(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+/// An entry given as a string, or as an object with one of `keys` (the
+/// first present); `None` otherwise.
+pub fn string_or_field<'a>(item: &'a Value, keys: &[&str]) -> Option<&'a str> {
+    match item {
+        Value::String(s) => Some(s),
+        Value::Object(o) => keys.iter().find_map(|k| o.get(*k)).and_then(Value::as_str),
+        _ => None,
+    }
+}
+
 /// At most this many `urls` and remote `pdfs` are fetched per request.
 pub const MAX_DOCUMENTS: usize = 16;
 
@@ -126,15 +141,8 @@ pub async fn fetch_documents(
         };
         for (i, item) in urls.iter_mut().enumerate() {
             let param = format!("urls[{i}]");
-            let url = match item {
-                Value::String(u) => u.clone(),
-                Value::Object(o) => match o.get("url") {
-                    Some(Value::String(u)) => u.clone(),
-                    _ => String::new(),
-                },
-                _ => String::new(),
-            };
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+            let url = string_or_field(item, &["url"]).unwrap_or("").to_owned();
+            if !is_remote(&url) {
                 return Err(ApiError::validation(&param, "A URL must be an http(s) URL."));
             }
             fetched += 1;
@@ -156,14 +164,10 @@ pub async fn fetch_documents(
     }
     if let Some(Value::Array(pdfs)) = body.get_mut("pdfs") {
         for (i, item) in pdfs.iter_mut().enumerate() {
-            let url = match &*item {
-                Value::String(u) => u.clone(),
-                Value::Object(o) => o.get("url").and_then(Value::as_str).unwrap_or("").to_owned(),
-                _ => continue,
-            };
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+            let Some(url) = string_or_field(item, &["url"]).filter(|u| is_remote(u)) else {
                 continue;
-            }
+            };
+            let url = url.to_owned();
             let param = format!("pdfs[{i}]");
             fetched += 1;
             check_count(fetched, &param)?;

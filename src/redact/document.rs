@@ -20,6 +20,7 @@ use super::pipeline::Session;
 use crate::error::ApiError;
 use crate::media::pdf::Pdf;
 use crate::media::raster::{decode_base64, parse_data_url};
+use crate::media::remote;
 use crate::media::{Media, MediaError};
 
 /// `piiConfig.pdf`: per-request PDF settings.
@@ -339,15 +340,8 @@ pub fn expand(
         };
         for (i, item) in pdfs.iter().enumerate() {
             let param = format!("pdfs[{i}]");
-            let data = match item {
-                Value::String(s) => s.as_str(),
-                Value::Object(o) => match o.get("file_data").or_else(|| o.get("url")) {
-                    Some(Value::String(s)) => s.as_str(),
-                    _ => "",
-                },
-                _ => "",
-            };
-            if data.is_empty() || data.starts_with("http://") || data.starts_with("https://") {
+            let data = remote::string_or_field(item, &["file_data", "url"]).unwrap_or("");
+            if data.is_empty() || remote::is_remote(data) {
                 return Err(ApiError::validation(
                     &param,
                     "A PDF is a data URL, base64 or an http(s) URL (fetched by the proxy).",
@@ -392,14 +386,14 @@ fn fetched_url(
     let bytes = decode_base64(data).map_err(|e| e.into_api_error(&param))?;
     let content_type = field("content_type");
     let empty = || json!({"type": "text", "text": ""});
-    Ok(match crate::media::remote::Kind::of(&bytes, content_type) {
-        crate::media::remote::Kind::Pdf => {
+    Ok(match remote::Kind::of(&bytes, content_type) {
+        remote::Kind::Pdf => {
             let name = Some((url, format!("{param}.url")));
             let doc = read_pdf(&bytes, name, &param, options, media)
                 .map_err(|e| e.into_api_error(&param))?;
             vec![(empty(), Some(doc))]
         }
-        crate::media::remote::Kind::Image(format) => {
+        remote::Kind::Image(format) => {
             let label = web_document(url, String::new(), &param);
             let image = crate::media::raster::data_url(format.mime(), &bytes);
             vec![
@@ -407,12 +401,12 @@ fn fetched_url(
                 (json!({"type": "image_url", "image_url": {"url": image}}), None),
             ]
         }
-        crate::media::remote::Kind::Html => {
+        remote::Kind::Html => {
             let text =
                 crate::media::html::to_text(&crate::media::html::decode(&bytes, content_type));
             vec![(empty(), Some(web_document(url, text, &param)))]
         }
-        crate::media::remote::Kind::Text => {
+        remote::Kind::Text => {
             let text = crate::media::html::decode(&bytes, content_type);
             vec![(empty(), Some(web_document(url, text, &param)))]
         }

@@ -12,6 +12,22 @@ use super::restore::Restorer;
 use crate::error::ApiError;
 use crate::media::ImageOptions;
 
+/// Veil's own request fields (DESIGN §5), never forwarded.
+pub const EXTENSION_FIELDS: &[&str] = &[
+    "piiEntities",
+    "pii_entities",
+    "piiConfig",
+    "pii_config",
+    "privacyMode",
+    "privacy_mode",
+    "skip_pii_redaction",
+    "skipPiiRedaction",
+    "no_pii_redaction",
+    "noPiiRedaction",
+    "urls",
+    "pdfs",
+];
+
 /// `privacyMode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PrivacyMode {

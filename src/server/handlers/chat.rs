@@ -32,22 +32,6 @@ use crate::stream::{RelayOptions, Rewrite, StreamOutcome, relay};
 use crate::tokens;
 use crate::upstream::Model;
 
-/// Veil's own request fields (DESIGN §5), never forwarded.
-pub const EXTENSION_FIELDS: &[&str] = &[
-    "piiEntities",
-    "pii_entities",
-    "piiConfig",
-    "pii_config",
-    "privacyMode",
-    "privacy_mode",
-    "skip_pii_redaction",
-    "skipPiiRedaction",
-    "no_pii_redaction",
-    "noPiiRedaction",
-    "urls",
-    "pdfs",
-];
-
 const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
 
 /// The fields Veil itself reads; everything else is the provider's business.
@@ -325,7 +309,7 @@ pub async fn completions(
             return Err(err);
         }
     };
-    for field in EXTENSION_FIELDS {
+    for field in crate::redact::request::EXTENSION_FIELDS {
         body.remove(*field);
     }
     body.insert("model".into(), Value::String(model.upstream_model.clone()));

@@ -109,7 +109,7 @@ async fn inline_images(
         };
         if url.starts_with("data:") {
             out.push(url.clone());
-        } else if url.starts_with("http://") || url.starts_with("https://") {
+        } else if crate::media::remote::is_remote(url) {
             let inline =
                 crate::media::remote::fetch_image(url, &state.fetch_policy).await.map_err(|m| {
                     ApiError::validation(&param, format!("The image could not be fetched: {m}."))
