@@ -11,6 +11,8 @@
 //! without any capital (chat typed in lower case) is read whole.
 
 use std::collections::HashSet;
+
+use super::{ceil_boundary, floor_boundary};
 use std::sync::OnceLock;
 
 /// `(start, end)` byte ranges of the lines of `text` that may hold a name.
@@ -57,6 +59,50 @@ pub fn spans_to_read(text: &str) -> Vec<(usize, usize)> {
         }
     }
     out
+}
+
+/// The byte ranges of `text` to tokenize for the `spans` (sorted) the model
+/// reads: each span with `margin` bytes on each side, widened to the next
+/// whitespace (so no word is cut and the tokens are those of the whole
+/// text), ranges that touch merged. Tokenizing only these keeps the cost of
+/// a long text with a few names to the few lines around them.
+pub fn regions_around(text: &str, spans: &[(usize, usize)], margin: usize) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &(a, b) in spans {
+        let start = word_start(text, a.saturating_sub(margin));
+        let end = word_end(text, (b + margin).min(text.len()));
+        match out.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => out.push((start, end)),
+        }
+    }
+    out
+}
+
+/// How far [`regions_around`] looks for the edge of a word; text without
+/// spaces is cut at a character instead.
+const LONGEST_WORD: usize = 64;
+
+/// `at` moved back to the start of its word.
+fn word_start(text: &str, at: usize) -> usize {
+    let at = floor_boundary(text, at);
+    let from = floor_boundary(text, at.saturating_sub(LONGEST_WORD));
+    match text[from..at].rfind(char::is_whitespace) {
+        Some(i) => from + i + text[from + i..].chars().next().map_or(1, char::len_utf8),
+        None if from == 0 => 0,
+        None => at,
+    }
+}
+
+/// `at` moved on to the end of its word.
+fn word_end(text: &str, at: usize) -> usize {
+    let at = ceil_boundary(text, at);
+    let to = ceil_boundary(text, (at + LONGEST_WORD).min(text.len()));
+    match text[at..to].find(char::is_whitespace) {
+        Some(i) => at + i,
+        None if to == text.len() => to,
+        None => at,
+    }
 }
 
 fn may_hold_a_name(line: &str) -> bool {
@@ -157,6 +203,27 @@ mod tests {
         let spans: Vec<&str> = spans_to_read(text).into_iter().map(|(s, e)| &text[s..e]).collect();
         assert_eq!(spans, ["Maria", "Keller-Wyss", "NAME: JOHN SMITH"]);
         assert_eq!(spans_to_read("ask maria"), [(0, 9)]);
+    }
+
+    #[test]
+    fn regions_take_whole_words_around_the_spans() {
+        let text = "one two three Maria four five six seven eight Keller nine ten";
+        let at = |w: &str| text.find(w).map(|i| (i, i + w.len())).unwrap_or_default();
+        let got = |margin| -> Vec<&str> {
+            regions_around(text, &[at("Maria"), at("Keller")], margin)
+                .into_iter()
+                .map(|(s, e)| &text[s..e])
+                .collect()
+        };
+        // Margins that end inside a word take all of it.
+        assert_eq!(got(3), ["three Maria four", "eight Keller nine"]);
+        // Ranges that touch are merged; the text's edges bound them.
+        assert_eq!(got(20), ["one two three Maria four five six seven eight Keller nine ten"]);
+        // Text without spaces is cut at a character, never inside one.
+        let cjk = "東京都千代田区丸の内一丁目".repeat(8);
+        let r = regions_around(&cjk, &[(90, 93)], 4);
+        assert_eq!(r, [(84, 99)]);
+        assert!(cjk.is_char_boundary(r[0].0) && cjk.is_char_boundary(r[0].1));
     }
 
     #[test]

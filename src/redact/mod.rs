@@ -375,3 +375,20 @@ pub fn sniff(bytes: &[u8]) -> &'static str {
         "binary data"
     }
 }
+
+/// The char boundary at or before byte `i` of `text`.
+pub(crate) fn floor_boundary(text: &str, mut i: usize) -> usize {
+    i = i.min(text.len());
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The char boundary at or after byte `i` of `text` (at most its length).
+pub(crate) fn ceil_boundary(text: &str, mut i: usize) -> usize {
+    while i < text.len() && !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i.min(text.len())
+}

@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
 
+use crate::redact::{ceil_boundary, floor_boundary};
+
 pub(super) const CONTEXT_BOOST: f32 = 0.2;
 pub(super) const CONTEXT_WINDOW: usize = 48;
 
@@ -128,20 +130,6 @@ impl ContextWords {
         }
         all
     }
-}
-
-pub(super) fn floor_boundary(text: &str, mut i: usize) -> usize {
-    while i > 0 && !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-pub(super) fn ceil_boundary(text: &str, mut i: usize) -> usize {
-    while i < text.len() && !text.is_char_boundary(i) {
-        i += 1;
-    }
-    i.min(text.len())
 }
 
 /// A context word shortly before `start` or just after `end`, not glued to

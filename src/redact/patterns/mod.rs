@@ -16,7 +16,7 @@ use regex::Regex;
 
 use super::checksum;
 use super::entity::{Entity, EntitySet, Finding, Source};
-use super::{RedactError, Redactor};
+use super::{RedactError, Redactor, ceil_boundary};
 use checks::*;
 use context::*;
 use scope::{Regions, Scope};

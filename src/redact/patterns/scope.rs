@@ -8,10 +8,8 @@ use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
 
-use super::context::{
-    AT_SIGN, BIRTH_SCOPE, ContextWords, KEY_NAME_PARTS, SCHEME_SEPARATOR, ceil_boundary,
-    floor_boundary,
-};
+use super::context::{AT_SIGN, BIRTH_SCOPE, ContextWords, KEY_NAME_PARTS, SCHEME_SEPARATOR};
+use crate::redact::{ceil_boundary, floor_boundary};
 
 /// The word lists of the rules' `Near` scopes: found together, in one pass
 /// over a text, instead of one pass per list.

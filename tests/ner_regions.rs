@@ -1,0 +1,42 @@
+//! The NER stage tokenizes only the text around the words it reads. A name
+//! must then be found at the same place, with the same type, wherever it sits
+//! in a long text: at the start, deep inside, between multi-byte characters
+//! and at the very end.
+#![allow(clippy::expect_used)]
+
+use veil::config::RedactionConfig;
+use veil::redact::build_pipeline;
+use veil::redact::entity::Entity;
+use veil::redact::pipeline::TextConfig;
+
+const SENTENCE: &str = "Please forward the contract to Maria Keller in Lisbon today.";
+
+fn names(text: &str) -> Vec<(Entity, &str, usize)> {
+    let pipeline = build_pipeline(&RedactionConfig::default(), b"test".to_vec())
+        .expect("pipeline (run scripts/setup.sh)");
+    let session = pipeline.session(TextConfig::default());
+    let found = session.analyze(&[text]).expect("analyze").pop().unwrap_or_default();
+    found
+        .into_iter()
+        .filter(|f| matches!(f.entity, Entity::Person | Entity::Location | Entity::Organization))
+        .map(|f| (f.entity, &text[f.start..f.end], f.start))
+        .collect()
+}
+
+#[test]
+fn names_are_found_at_their_place_anywhere_in_a_long_text() {
+    let alone = names(SENTENCE);
+    assert!(alone.iter().any(|&(e, s, _)| e == Entity::Person && s.starts_with("Maria")));
+    assert!(alone.contains(&(Entity::Location, "Lisbon", 47)), "{alone:?}");
+
+    let log = "2025-03-02 10:11:12 INFO GET /api/v1/items?page=3 200 12ms — ok ✓\n";
+    let text = format!("{SENTENCE}\n{}{SENTENCE}\n{}{SENTENCE}", log.repeat(300), log.repeat(5));
+    let found = names(&text);
+    assert_eq!(found.len(), 3 * alone.len(), "{found:?}");
+    let starts: Vec<usize> = text.match_indices(SENTENCE).map(|(i, _)| i).collect();
+    for (k, &start) in starts.iter().enumerate() {
+        for (j, &(entity, value, offset)) in alone.iter().enumerate() {
+            assert_eq!(found[k * alone.len() + j], (entity, value, start + offset));
+        }
+    }
+}
