@@ -4,7 +4,6 @@
 //! redacts, and the same value always gets the same placeholder.
 
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
@@ -175,8 +174,11 @@ impl Session {
             match self.config.operator {
                 Operator::Placeholder => {
                     let n = self.placeholders.number(f.entity, value);
-                    // Writing to a String cannot fail.
-                    let _ = write!(out, "[{}_{n}]", f.entity.name());
+                    out.push('[');
+                    out.push_str(f.entity.name());
+                    out.push('_');
+                    push_number(&mut out, n);
+                    out.push(']');
                 }
                 Operator::Mask => out.extend(value.chars().map(|_| '*')),
                 Operator::Hash => out.push_str(&self.hash(f.entity, value)),
@@ -212,6 +214,23 @@ impl Session {
         }
         Restorer::new(self.placeholders.by_number.clone())
     }
+}
+
+/// Appends `n` in decimal (`write!` costs more than the rest of a
+/// placeholder's redaction).
+fn push_number(out: &mut String, n: u32) {
+    let mut digits = [0_u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 /// Placeholder numbers of one request.
@@ -270,6 +289,15 @@ fn rank(f: &Finding) -> (bool, u32, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholder_numbers_are_decimal() {
+        for (n, want) in [(0, "0"), (7, "7"), (10, "10"), (305, "305"), (u32::MAX, "4294967295")] {
+            let mut out = String::from("x");
+            push_number(&mut out, n);
+            assert_eq!(out, format!("x{want}"));
+        }
+    }
 
     fn pipeline() -> Arc<Pipeline> {
         Arc::new(
