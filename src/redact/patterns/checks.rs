@@ -46,18 +46,6 @@ fn preceding(text: &str, at: usize, n: usize) -> &[u8] {
     &text.as_bytes()[at.saturating_sub(n)..at]
 }
 
-/// Where `word` (ASCII) starts in `hay`, ignoring ASCII case.
-fn find_ignore_case<'a>(hay: &'a [u8], word: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-    hay.windows(word.len())
-        .enumerate()
-        .filter(|(_, w)| w.eq_ignore_ascii_case(word))
-        .map(|(i, _)| i)
-}
-
-fn ends_with_ignore_case(hay: &[u8], word: &[u8]) -> bool {
-    hay.len() >= word.len() && hay[hay.len() - word.len()..].eq_ignore_ascii_case(word)
-}
-
 pub(super) fn hit(start: usize, end: usize, score: f32) -> Option<Hit> {
     Some(Hit { start, end, score })
 }
@@ -206,16 +194,17 @@ pub(super) fn check_ipv4(text: &str, start: usize, end: usize) -> Option<Hit> {
     if prefix.is_some_and(|p| p.parse::<u8>().map_or(true, |p| p > 32)) {
         return None;
     }
-    let before = preceding(text, start, 24);
+    let before = preceding(text, start, 24).to_ascii_lowercase();
     let versiony = [
         "version", "ver.", "release", "build", "firmware", "v", "sdk", "chrome/", "firefox/",
         "python ", "node ",
     ]
     .iter()
     .any(|w| {
-        ends_with_ignore_case(before.trim_ascii_end(), w.as_bytes())
-            || find_ignore_case(before, w.as_bytes())
-                .any(|i| before.get(i + w.len()) == Some(&b' '))
+        let w = w.as_bytes();
+        before.trim_ascii_end().ends_with(w)
+            || memchr::memchr_iter(w[0], &before)
+                .any(|i| before[i..].starts_with(w) && before.get(i + w.len()) == Some(&b' '))
     });
     hit(start, end, if versiony { 0.3 } else { 0.95 })
 }
@@ -243,8 +232,9 @@ pub(super) fn check_ipv6(text: &str, start: usize, end: usize) -> Option<Hit> {
 
 pub(super) fn check_iban(text: &str, start: usize, end: usize) -> Option<Hit> {
     let s = &text[start..end];
-    let country = s.get(..2)?.to_ascii_uppercase();
-    let want = checksum::iban_length(&country)?;
+    let head = s.as_bytes().get(..2)?;
+    let country = [head[0].to_ascii_uppercase(), head[1].to_ascii_uppercase()];
+    let want = checksum::iban_length(std::str::from_utf8(&country).ok()?)?;
     // Take exactly the country's length of characters; a following word in
     // upper case may have been swallowed by the regex.
     let mut taken = 0;
@@ -304,7 +294,8 @@ pub(super) fn check_card(text: &str, start: usize, end: usize) -> Option<Hit> {
     // above does not make the card number on this one an identifier.
     let before = preceding(text, start, 32);
     let before = memchr::memrchr(b'\n', before).map_or(before, |i| &before[i + 1..]);
-    let says = |w: &str| find_ignore_case(before, w.as_bytes()).next().is_some();
+    let before = before.to_ascii_lowercase();
+    let says = |w: &str| memchr::memmem::find(&before, w.as_bytes()).is_some();
     let id_like = !says("card")
         && ["order", "tracking", "invoice", "id:", "id ", "#", "ref", "account no", "phone", "tel"]
             .iter()
