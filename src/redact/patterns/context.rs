@@ -91,6 +91,12 @@ const BIRTH_SCOPE_WORDS: [&str; BIRTH_CONTEXT_WORDS.len() + 1] = {
     }
     out
 };
+/// Where a URL starts.
+pub(super) static URL_START: ContextWords = ContextWords::new(&["://", "www."]);
+/// Where a secret is said in words ("the password is ...").
+pub(super) static SPOKEN_SECRET: ContextWords = ContextWords::new(&["password", "passcode", "pin"]);
+/// Where a bearer token follows.
+pub(super) static BEARER: ContextWords = ContextWords::new(&["bearer"]);
 /// A part of every key name of an assigned secret (`db_password=`, `apikey:`).
 pub(super) static KEY_NAME_PARTS: ContextWords =
     ContextWords::new(&["pass", "pwd", "secret", "key", "token"]);

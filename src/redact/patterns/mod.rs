@@ -106,7 +106,9 @@ impl Patterns {
                 1,
                 check_assigned_secret,
                 &NO_CONTEXT,
-            )?,
+            )?
+            // Spaces beyond 48 bytes cut the region short of the value.
+            .within(Scope::Near { words: &SPOKEN_SECRET, before: 0, after: 48 }),
             rule(
                 Entity::Secret,
                 r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@",
@@ -121,7 +123,8 @@ impl Patterns {
                 1,
                 check_secret,
                 &NO_CONTEXT,
-            )?,
+            )?
+            .within(Scope::Near { words: &BEARER, before: 0, after: 48 }),
             rule(
                 Entity::EmailAddress,
                 r"(?i)\b[a-z0-9][a-z0-9._%+\-]{0,63}@(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b",
@@ -136,7 +139,9 @@ impl Patterns {
                 0,
                 check_url,
                 &NO_CONTEXT,
-            )?,
+            )?
+            // Five bytes for the longest scheme, `https`.
+            .within(Scope::Near { words: &URL_START, before: 5, after: 0 }),
             rule(
                 Entity::IpAddress,
                 r"\b\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?\b",
@@ -388,14 +393,24 @@ impl Covered {
         i > 0 && self.0[i - 1].1 >= end
     }
 
-    fn add(&mut self, spans: Vec<(usize, usize)>) {
+    fn add(&mut self, mut spans: Vec<(usize, usize)>) {
         if spans.is_empty() {
             return;
         }
-        self.0.extend(spans);
-        self.0.sort_unstable();
-        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(self.0.len());
-        for &(s, e) in &self.0 {
+        // Both lists are sorted (a rule finds values left to right, region
+        // by region), so they merge in one pass.
+        spans.sort_unstable();
+        let old = std::mem::take(&mut self.0);
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(old.len() + spans.len());
+        let (mut a, mut b) = (old.into_iter().peekable(), spans.into_iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x <= y => a.next(),
+                (_, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            let Some((s, e)) = next else { break };
             match merged.last_mut() {
                 Some(last) if s <= last.1 => last.1 = last.1.max(e),
                 _ => merged.push((s, e)),
@@ -555,6 +570,8 @@ mod tests {
         covered.add(vec![(10, 20), (0, 5), (18, 30)]);
         assert!(covered.contains(0, 5) && covered.contains(12, 29));
         assert!(!covered.contains(4, 12) && !covered.contains(25, 31));
+        covered.add(vec![(40, 50), (3, 8), (29, 35)]);
+        assert_eq!(covered.0, [(0, 8), (10, 35), (40, 50)]);
     }
 
     #[test]

@@ -8,13 +8,23 @@ use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
 
-use super::context::{AT_SIGN, BIRTH_SCOPE, ContextWords, KEY_NAME_PARTS, SCHEME_SEPARATOR};
+use super::context::{
+    AT_SIGN, BEARER, BIRTH_SCOPE, ContextWords, KEY_NAME_PARTS, SCHEME_SEPARATOR, SPOKEN_SECRET,
+    URL_START,
+};
 use crate::redact::{ceil_boundary, floor_boundary};
 
 /// The word lists of the rules' `Near` scopes: found together, in one pass
 /// over a text, instead of one pass per list.
-static NEAR_LISTS: [&ContextWords; 4] =
-    [&KEY_NAME_PARTS, &SCHEME_SEPARATOR, &AT_SIGN, &BIRTH_SCOPE];
+static NEAR_LISTS: [&ContextWords; 7] = [
+    &KEY_NAME_PARTS,
+    &SCHEME_SEPARATOR,
+    &AT_SIGN,
+    &BIRTH_SCOPE,
+    &URL_START,
+    &SPOKEN_SECRET,
+    &BEARER,
+];
 
 /// One searcher for all of [`NEAR_LISTS`], and the list of each pattern.
 fn near_searcher() -> Option<&'static (AhoCorasick, Vec<usize>)> {
@@ -265,13 +275,26 @@ impl Merged<'_> {
     }
 }
 
+/// The index of the first ASCII digit at or after `i` (or `b.len()`),
+/// looking 16 bytes at a time through text without one.
+fn next_digit(b: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = b.get(i..).and_then(|rest| rest.first_chunk::<16>()) {
+        if chunk.iter().fold(false, |any, c| any | c.is_ascii_digit()) {
+            break;
+        }
+        i += 16;
+    }
+    let rest = b.get(i..).unwrap_or_default();
+    i + rest.iter().position(u8::is_ascii_digit).unwrap_or(rest.len())
+}
+
 fn number_runs(b: &[u8]) -> Vec<NumberRun> {
     let mut runs = Vec::new();
     let mut i = 0;
-    while i < b.len() {
-        if !is(b[i], class::DIGIT) {
-            i += 1;
-            continue;
+    loop {
+        i = next_digit(b, i);
+        if i >= b.len() {
+            break;
         }
         let (start, mut end, mut digits, mut dots, mut j) = (i, i, 0, 0, i);
         while j < b.len() {
@@ -303,6 +326,17 @@ mod tests {
 
     fn regions(text: &str, scope: Scope) -> Vec<&str> {
         Regions::new(text).of(scope).into_iter().map(|(a, b)| &text[a..b]).collect()
+    }
+
+    #[test]
+    fn next_digit_looks_past_chunks() {
+        let text = format!("{}7 and 9", "x".repeat(35));
+        let b = text.as_bytes();
+        assert_eq!(next_digit(b, 0), 35);
+        assert_eq!(next_digit(b, 35), 35);
+        assert_eq!(next_digit(b, 36), 41);
+        assert_eq!(next_digit(b, 42), b.len());
+        assert_eq!(next_digit(b"", 0), 0);
     }
 
     #[test]
