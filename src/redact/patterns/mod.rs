@@ -448,6 +448,21 @@ mod tests {
     }
 
     #[test]
+    fn rules_scoped_near_their_words_find_values_at_the_edges() {
+        finds(
+            "https://intranet.example.org/u/42",
+            Entity::Url,
+            "https://intranet.example.org/u/42",
+        );
+        finds("see WWW.EXAMPLE.ORG/docs.", Entity::Url, "WWW.EXAMPLE.ORG/docs");
+        let token = "eyZ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9abc";
+        finds(&format!("Authorization: BEARER {token}"), Entity::Secret, token);
+        finds("the Password   is   hunter2-x", Entity::Secret, "hunter2-x");
+        finds("my pin was 4821", Entity::Secret, "4821");
+        nothing("spinning the opinion piece, was it?");
+    }
+
+    #[test]
     fn cards_need_luhn_and_a_brand() {
         finds("card 4111 1111 1111 1111 exp 12/27", Entity::CreditCard, "4111 1111 1111 1111");
         finds("amex 3782-822463-10005", Entity::CreditCard, "3782-822463-10005");
