@@ -36,6 +36,10 @@ pub struct RedactionConfig {
     /// Threads per model call.
     #[serde(default = "one")]
     pub ner_threads: usize,
+    /// Texts whose NER findings are remembered (conversations resend
+    /// their history every turn); 0 turns the cache off.
+    #[serde(default = "default_ner_cache_entries")]
+    pub ner_cache_entries: usize,
     /// Redaction jobs running at once on the blocking pool; others wait.
     #[serde(default = "default_ner_sessions")]
     pub max_concurrent: usize,
@@ -67,6 +71,7 @@ impl Default for RedactionConfig {
             onnxruntime_library: default_onnxruntime(),
             ner_sessions: default_ner_sessions(),
             ner_threads: 1,
+            ner_cache_entries: default_ner_cache_entries(),
             max_concurrent: default_ner_sessions(),
             lists: Vec::new(),
         }
@@ -84,6 +89,9 @@ fn default_onnxruntime() -> String {
 }
 fn default_ner_sessions() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
+}
+fn default_ner_cache_entries() -> usize {
+    4096
 }
 fn one() -> usize {
     1

@@ -9,6 +9,7 @@
 //!   fields, and answer restoration;
 //! - [`restore`]: placeholders back to originals, also across stream chunks.
 
+pub mod cache;
 pub mod checksum;
 pub mod dictionary;
 pub mod document;
@@ -354,7 +355,7 @@ pub fn build_pipeline(
             ms = started.elapsed().as_millis() as u64,
             "NER model loaded"
         );
-        Some(Arc::new(model))
+        Some(Arc::new(cache::Cached::new(model, cache::ner_types(), config.ner_cache_entries)))
     } else {
         None
     };
