@@ -71,9 +71,7 @@ impl<R: Redactor> Redactor for Cached<R> {
         wanted: EntitySet,
         out: &mut Vec<Finding>,
     ) -> Result<(), RedactError> {
-        let mut found = self.find_batch(&[text], wanted)?;
-        out.append(&mut found.pop().unwrap_or_default());
-        Ok(())
+        super::find_one(self, text, wanted, out)
     }
 
     fn find_batch(

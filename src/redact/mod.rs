@@ -76,6 +76,18 @@ pub trait Redactor: Send + Sync {
     }
 }
 
+/// [`Redactor::find`] for a recognizer that works on batches.
+fn find_one<R: Redactor + ?Sized>(
+    redactor: &R,
+    text: &str,
+    wanted: EntitySet,
+    out: &mut Vec<Finding>,
+) -> Result<(), RedactError> {
+    let mut found = redactor.find_batch(&[text], wanted)?;
+    out.append(&mut found.pop().unwrap_or_default());
+    Ok(())
+}
+
 /// What redacting one request produced.
 pub struct Redaction {
     /// Puts originals back into the answer (empty in strict mode).
