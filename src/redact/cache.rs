@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
-use super::entity::{Entity, EntitySet, Finding};
+use super::entity::{EntitySet, Finding};
 use super::{RedactError, Redactor};
 
 type Key = [u8; 32];
@@ -109,17 +109,12 @@ impl<R: Redactor> Redactor for Cached<R> {
     }
 }
 
-/// The types the NER model finds.
-pub fn ner_types() -> EntitySet {
-    [Entity::Person, Entity::Location, Entity::Organization].into_iter().collect()
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::redact::entity::Source;
+    use crate::redact::entity::{Entity, Source};
 
     /// Finds each capitalised word as a PERSON and counts the texts it reads.
     #[derive(Default)]
@@ -154,12 +149,13 @@ mod tests {
 
     #[test]
     fn a_text_read_before_is_answered_from_memory() {
-        let cached = Cached::new(Counting::default(), ner_types(), 8);
-        let first = cached.find_batch(&["ask Ann in Greenville", "no names"], ner_types()).unwrap();
+        let cached = Cached::new(Counting::default(), EntitySet::ner(), 8);
+        let first =
+            cached.find_batch(&["ask Ann in Greenville", "no names"], EntitySet::ner()).unwrap();
         assert_eq!(cached.inner.texts.load(Ordering::SeqCst), 2);
         // The conversation grows by one message: only that one is read.
         let again = cached
-            .find_batch(&["ask Ann in Greenville", "no names", "and Bob"], ner_types())
+            .find_batch(&["ask Ann in Greenville", "no names", "and Bob"], EntitySet::ner())
             .unwrap();
         assert_eq!(cached.inner.texts.load(Ordering::SeqCst), 3);
         assert_eq!(spans(&again[0]), spans(&first[0]));
@@ -175,22 +171,22 @@ mod tests {
 
     #[test]
     fn the_oldest_texts_are_forgotten_first() {
-        let cached = Cached::new(Counting::default(), ner_types(), 2);
+        let cached = Cached::new(Counting::default(), EntitySet::ner(), 2);
         for text in ["One", "Two", "Three", "Three", "Two"] {
-            cached.find_batch(&[text], ner_types()).unwrap();
+            cached.find_batch(&[text], EntitySet::ner()).unwrap();
         }
         // "One" was dropped when "Three" came; "Two" and "Three" stayed.
         assert_eq!(cached.inner.texts.load(Ordering::SeqCst), 3);
-        cached.find_batch(&["One"], ner_types()).unwrap();
+        cached.find_batch(&["One"], EntitySet::ner()).unwrap();
         assert_eq!(cached.inner.texts.load(Ordering::SeqCst), 4);
         assert_eq!(cached.seen.lock().unwrap().findings.len(), 2);
     }
 
     #[test]
     fn capacity_zero_reads_every_time() {
-        let cached = Cached::new(Counting::default(), ner_types(), 0);
+        let cached = Cached::new(Counting::default(), EntitySet::ner(), 0);
         for _ in 0..3 {
-            cached.find_batch(&["Ann"], ner_types()).unwrap();
+            cached.find_batch(&["Ann"], EntitySet::ner()).unwrap();
         }
         assert_eq!(cached.inner.texts.load(Ordering::SeqCst), 3);
     }

@@ -90,6 +90,11 @@ impl EntitySet {
         Self(0)
     }
 
+    /// The types the NER model finds.
+    pub fn ner() -> Self {
+        [Entity::Person, Entity::Location, Entity::Organization].into_iter().collect()
+    }
+
     pub fn contains(self, entity: Entity) -> bool {
         self.0 & entity.bit() != 0
     }

@@ -367,7 +367,7 @@ pub fn build_pipeline(
             ms = started.elapsed().as_millis() as u64,
             "NER model loaded"
         );
-        Some(Arc::new(cache::Cached::new(model, cache::ner_types(), config.ner_cache_entries)))
+        Some(Arc::new(cache::Cached::new(model, EntitySet::ner(), config.ner_cache_entries)))
     } else {
         None
     };

@@ -131,10 +131,8 @@ impl Session {
             }
         }
         if let Some(ner) = &self.pipeline.ner {
-            let ner_types: EntitySet = [Entity::Person, Entity::Location, Entity::Organization]
-                .into_iter()
-                .filter(|e| wanted.contains(*e))
-                .collect();
+            let ner_types: EntitySet =
+                EntitySet::ner().iter().filter(|e| wanted.contains(*e)).collect();
             if ner_types != EntitySet::empty() {
                 let found = ner.find_batch(texts, ner_types)?;
                 for (out, found) in all.iter_mut().zip(found) {
