@@ -116,6 +116,35 @@ def evaluate(model, tok, samples):
     return prec, rec, 2 * prec * rec / max(prec + rec, 1e-9)
 
 
+def export(model, tok, out_dir):
+    """Writes model.int8.onnx, tokenizer.json and labels.json to out_dir."""
+    model.eval()
+    os.makedirs(out_dir, exist_ok=True)
+    tmp = os.path.join(out_dir, "model.fp32.onnx")
+    dummy = tok(["Alice lives in Paris"], return_tensors="pt")
+    torch.onnx.export(
+        model,
+        (dummy["input_ids"], dummy["attention_mask"], dummy["token_type_ids"]),
+        tmp,
+        input_names=["input_ids", "attention_mask", "token_type_ids"],
+        output_names=["logits"],
+        dynamic_axes={n: {0: "batch", 1: "sequence"} for n in ["input_ids", "attention_mask", "token_type_ids", "logits"]},
+        opset_version=17,
+        dynamo=False,
+    )
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out = os.path.join(out_dir, "model.int8.onnx")
+    quantize_dynamic(tmp, out, weight_type=QuantType.QInt8)
+    os.remove(tmp)
+    tok.backend_tokenizer.no_padding()
+    tok.backend_tokenizer.no_truncation()
+    tok.backend_tokenizer.save(os.path.join(out_dir, "tokenizer.json"))
+    with open(os.path.join(out_dir, "labels.json"), "w") as f:
+        json.dump(LABELS, f)
+    print("wrote", out, os.path.getsize(out), "bytes", flush=True)
+
+
 def main():
     torch.manual_seed(SEED)
     random.seed(SEED)
@@ -160,31 +189,7 @@ def main():
                 print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.4f} {time.time() - t0:.0f}s", flush=True)
         print("held-out P/R/F1 %.3f %.3f %.3f" % evaluate(model, tok, held), flush=True)
 
-    model.eval()
-    os.makedirs(OUT, exist_ok=True)
-    tmp = os.path.join(OUT, "model.fp32.onnx")
-    dummy = tok(["Alice lives in Paris"], return_tensors="pt")
-    torch.onnx.export(
-        model,
-        (dummy["input_ids"], dummy["attention_mask"], dummy["token_type_ids"]),
-        tmp,
-        input_names=["input_ids", "attention_mask", "token_type_ids"],
-        output_names=["logits"],
-        dynamic_axes={n: {0: "batch", 1: "sequence"} for n in ["input_ids", "attention_mask", "token_type_ids", "logits"]},
-        opset_version=17,
-        dynamo=False,
-    )
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    out = os.path.join(OUT, "model.int8.onnx")
-    quantize_dynamic(tmp, out, weight_type=QuantType.QInt8)
-    os.remove(tmp)
-    tok.backend_tokenizer.no_padding()
-    tok.backend_tokenizer.no_truncation()
-    tok.backend_tokenizer.save(os.path.join(OUT, "tokenizer.json"))
-    with open(os.path.join(OUT, "labels.json"), "w") as f:
-        json.dump(LABELS, f)
-    print("wrote", out, os.path.getsize(out), "bytes", flush=True)
+    export(model, tok, OUT)
 
 
 if __name__ == "__main__":
