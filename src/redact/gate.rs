@@ -45,21 +45,101 @@ pub fn spans_to_read(text: &str) -> Vec<(usize, usize)> {
             out.push((start, end));
             continue;
         }
-        let mut at = 0;
-        for word in
-            line.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’' || c == '-'))
+        out.extend(candidates(line, false).into_iter().map(|(s, e)| (start + s, start + e)));
+    }
+    out
+}
+
+/// The words of a line, as byte ranges, trimmed of apostrophes and hyphens.
+fn words(line: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for word in line.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’' || c == '-'))
+    {
+        let trimmed = word.trim_matches(['\'', '’', '-']);
+        if !trimmed.is_empty() {
+            let from = at + word.find(trimmed).unwrap_or(0);
+            out.push((from, from + trimmed.len()));
+        }
+        at += word.len() + line[at + word.len()..].chars().next().map_or(0, char::len_utf8);
+    }
+    out
+}
+
+/// The words of `line` that may be (part of) a name. In a line that also
+/// has lower case (`shouted` false), a word in capitals is an acronym or a
+/// log keyword unless it reads like a name written in capitals, as forms
+/// and records write them ("Patient: JOHNSON, MARY E."): a word of four
+/// letters or more, or one next to another such word, that is not a known
+/// keyword. A word inside a code token ("com.acme.InvoiceService.render(")
+/// is not a name.
+fn candidates(line: &str, shouted: bool) -> Vec<(usize, usize)> {
+    let words = words(line);
+    let caps_name = |i: usize| {
+        words.get(i).is_some_and(|&(s, e)| {
+            let w = &line[s..e];
+            w.chars().count() >= 2
+                && w.chars().all(|c| c.is_alphabetic() && !c.is_lowercase())
+                && !is_stop_word(w)
+                && !keywords().contains(w.to_lowercase().as_str())
+        })
+    };
+    let mut out = Vec::new();
+    for (i, &(s, e)) in words.iter().enumerate() {
+        let word = &line[s..e];
+        let wanted = if shouted || word.chars().count() == 1 || word.chars().any(char::is_lowercase)
         {
-            let trimmed = word.trim_matches(['\'', '’', '-']);
-            if is_candidate(trimmed, false) {
-                let offset = word.find(trimmed).unwrap_or(0);
-                let from = start + at + offset;
-                out.push((from, from + trimmed.len()));
-            }
-            at += word.len() + line[at + word.len()..].chars().next().map_or(0, char::len_utf8);
+            is_candidate(word)
+        } else {
+            caps_name(i)
+                && (word.chars().count() >= 4 || (i > 0 && caps_name(i - 1)) || caps_name(i + 1))
+        };
+        if wanted && !in_code(line, s, e) {
+            out.push((s, e));
         }
     }
     out
 }
+
+/// Whether the word `line[start..end]` is part of a code token: a path
+/// (`a::b`, `a->b`), a call (`render(`), a package path that starts in
+/// lower case with two dots or more (`com.acme.Invoice`), or a source file
+/// name (`InvoiceService.java`).
+fn in_code(line: &str, start: usize, end: usize) -> bool {
+    let token_start = line[..start].rfind(char::is_whitespace).map_or(0, |i| i + 1);
+    let token_end = line[end..].find(char::is_whitespace).map_or(line.len(), |i| end + i);
+    let token =
+        line[token_start..token_end].trim_start_matches(['"', '\'', '`', '(', '[', '{', '<']);
+    let bytes = token.as_bytes();
+    let joined = |i: usize| {
+        i > 0
+            && bytes[i - 1].is_ascii_alphanumeric()
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
+    };
+    if token.contains("::") || token.contains("->") {
+        return true;
+    }
+    if bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'(' && i > 0 && bytes[i - 1].is_ascii_alphanumeric())
+    {
+        return true;
+    }
+    let dots = bytes.iter().enumerate().filter(|&(i, &b)| b == b'.' && joined(i)).count();
+    if dots >= 2 && token.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return true;
+    }
+    let rest = &line[end..token_end];
+    rest.strip_prefix('.').is_some_and(|r| {
+        let ext = r.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("");
+        SOURCE_EXTENSIONS.split_whitespace().any(|x| x == ext)
+    })
+}
+
+/// File name extensions of source code.
+const SOURCE_EXTENSIONS: &str =
+    "java kt scala py rs js mjs cjs ts tsx jsx go rb cs cpp cc cxx hpp hh c h m mm swift php sh";
 
 /// The byte ranges of `text` to tokenize for the `spans` (sorted) the model
 /// reads: each span with `margin` bytes on each side, widened to the next
@@ -108,21 +188,15 @@ fn word_end(text: &str, at: usize) -> usize {
 fn may_hold_a_name(line: &str) -> bool {
     // A line in capitals throughout ("NAME: JOHN SMITH") is read whole.
     let shouted = !line.chars().any(char::is_lowercase);
-    line.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’' || c == '-'))
-        .any(|word| is_candidate(word.trim_matches(['\'', '’', '-']), shouted))
+    !candidates(line, shouted).is_empty()
 }
 
-fn is_candidate(word: &str, shouted: bool) -> bool {
-    let mut chars = word.chars();
-    let Some(first) = chars.next() else { return false };
-    if !first.is_uppercase() || word.chars().any(|c| c.is_ascii_digit() || c == '_') {
-        return false;
-    }
-    let all_caps = !word.chars().any(char::is_lowercase);
-    if all_caps && !shouted && word.chars().count() > 1 {
-        return false; // acronyms and log keywords
-    }
-    !stop_words().contains(word.to_lowercase().as_str())
+/// A capitalised word that may be (part of) a name: no digits, and not a
+/// function word, greeting, weekday or label.
+fn is_candidate(word: &str) -> bool {
+    word.starts_with(char::is_uppercase)
+        && !word.chars().any(|c| c.is_ascii_digit())
+        && !stop_words().contains(word.to_lowercase().as_str())
 }
 
 /// Whether `word` (any case) is one of the words that are never a name on
@@ -130,6 +204,29 @@ fn is_candidate(word: &str, shouted: bool) -> bool {
 pub fn is_stop_word(word: &str) -> bool {
     stop_words().contains(word.to_lowercase().as_str())
 }
+
+/// Words written in capitals that are not names: log levels, HTTP, SQL and
+/// shell keywords, and the acronyms of computing, business and units.
+fn keywords() -> &'static HashSet<&'static str> {
+    static WORDS: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    WORDS.get_or_init(|| KEYWORDS.split_whitespace().collect())
+}
+
+const KEYWORDS: &str = "
+trace debug info notice warn warning error err fatal crit critical alert emerg panic severe fine
+ok okay fail failed failure success succeeded pass passed done pending running started stopped
+timeout denied refused rejected accepted retry retrying aborted skipped unknown none null nil
+true false yes no on off enabled disabled todo fixme xxx hack nb ps asap fyi eta faq tbd
+get post put patch delete head options connect http https tcp udp tls ssl ssh ftp smtp imap dns
+url uri api rest grpc json xml yaml toml csv html css pdf png jpeg jpg gif svg utf ascii uuid
+guid sql select from where insert into values update create table drop alter index join inner
+outer left right group order by having limit and or not is as on in set begin commit rollback
+primary key foreign references unique default check constraint view trigger returning
+cpu gpu ram ssd hdd os io usb lan wan vpn ip id pid uid gid env dev prod qa ci cd pr mr sdk cli
+gui ui ux llm ai ml nlp ocr pii gdpr hipaa sla kpi roi okr crm erp hr ceo cto cfo coo vp pm
+usd eur gbp jpy chf cad aud cny inr utc gmt cet est pst edt pdt am pm bst ist
+readme license changelog makefile dockerfile note important urgent attention caution
+";
 
 /// Capitalised words that are not names: sentence starters, greetings,
 /// weekdays and months, and the labels of personal data ("IBAN", "Nummer"),
@@ -155,6 +252,9 @@ generate answer help draft reply call ask keep try need want know think look ple
 monday tuesday wednesday thursday friday saturday sunday january february march april june
 july august september october november december
 user assistant system question answer example total error warning info debug note todo
+mr mrs ms miss mx dr prof sir madam mme mlle herr frau hr fr sr sra srta dott sig sig.ra
+christmas xmas easter thanksgiving halloween hanukkah ramadan eid diwali weihnachten ostern
+noël noel pâques navidad pascua natale pasqua
 iban bic swift ssn dob pin cvv cvc ip url id vat tin ein email e-mail mail phone fax address
 name surname nummer telefon adresse numéro téléfono teléfono telefono indirizzo dirección
 der die das ein eine einer eines dem den des und oder aber bitte danke hallo liebe lieber sehr
@@ -203,6 +303,32 @@ mod tests {
         let spans: Vec<&str> = spans_to_read(text).into_iter().map(|(s, e)| &text[s..e]).collect();
         assert_eq!(spans, ["Maria", "Keller-Wyss", "NAME: JOHN SMITH"]);
         assert_eq!(spans_to_read("ask maria"), [(0, 9)]);
+    }
+
+    #[test]
+    fn names_in_capitals_are_read_acronyms_and_keywords_are_not() {
+        let spans = |text: &'static str| -> Vec<&'static str> {
+            spans_to_read(text).into_iter().map(|(s, e)| &text[s..e]).collect()
+        };
+        assert_eq!(spans("patient: JOHNSON, MARY E. seen today"), ["JOHNSON", "MARY"]);
+        assert_eq!(spans("defendant LI WEI appeared"), ["LI", "WEI"]);
+        assert!(spans("status=503 WARN retry via HTTP GET, JSON body OK").is_empty());
+        assert!(spans("the US team met the EU team").is_empty());
+    }
+
+    #[test]
+    fn words_inside_code_tokens_are_not_read() {
+        let spans = |text: &'static str| -> Vec<&'static str> {
+            spans_to_read(text).into_iter().map(|(s, e)| &text[s..e]).collect()
+        };
+        assert!(
+            spans("error at com.acme.billing.InvoiceService.render(InvoiceService.java:212)")
+                .is_empty()
+        );
+        assert!(spans("call std::mem::Take or obj->Field or new Parser() here").is_empty());
+        // Names next to dots that are not code are still read.
+        assert_eq!(spans("ask Mr.Smith or J.Smith, see Anna.pdf"), ["Smith", "J", "Smith", "Anna"]);
+        assert_eq!(spans("Dear Mr. Nakamura, merry Christmas"), ["Nakamura"]);
     }
 
     #[test]

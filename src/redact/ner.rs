@@ -330,7 +330,16 @@ impl Ner {
         let close = |c: Option<(Entity, usize, usize, f32, u32)>, out: &mut Vec<Finding>| {
             if let Some((entity, start, end, sum, n)) = c {
                 let (start, end) = widen(text, start, end);
-                for (s, e) in clean(text, start, end, cased) {
+                let pieces = clean(text, start, end, cased);
+                let pieces = if entity == Entity::Person && cased {
+                    pieces
+                        .into_iter()
+                        .flat_map(|(s, e)| split_at_function_words(text, s, e))
+                        .collect()
+                } else {
+                    pieces
+                };
+                for (s, e) in pieces {
                     if !plausible(entity, &text[s..e]) || in_product_token(text, s, e) {
                         continue;
                     }
@@ -372,8 +381,65 @@ impl Ner {
         }
         close(current, &mut out);
         out.retain(|f| wanted.contains(f.entity) && f.end > f.start);
+        join_surname_first(text, &mut out);
         out
     }
+}
+
+/// Joins a name written in capitals surname first ("JOHNSON, MARY"), which
+/// the model reads as two names, into one.
+fn join_surname_first(text: &str, found: &mut Vec<Finding>) {
+    let caps = |f: &Finding| !text[f.start..f.end].chars().any(char::is_lowercase);
+    let mut i = 0;
+    while i + 1 < found.len() {
+        let (a, b) = (found[i].clone(), found[i + 1].clone());
+        let between = &text[a.end..b.start.max(a.end)];
+        if a.entity == Entity::Person
+            && b.entity == Entity::Person
+            && caps(&a)
+            && caps(&b)
+            && between.starts_with(',')
+            && between.len() <= 3
+            && between[1..].chars().all(|c| c == ' ')
+        {
+            found[i].end = b.end;
+            found[i].score = (a.score + b.score) / 2.0;
+            found.remove(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Words that join the parts of one person's name ("Charles de Gaulle",
+/// "Ludwig van Beethoven", "José Ortega y Gasset").
+const NAME_PARTICLES: &[&str] = &[
+    "de", "del", "della", "di", "da", "do", "dos", "das", "du", "des", "la", "le", "van", "von",
+    "der", "den", "ter", "ten", "bin", "ibn", "al", "el", "y", "e", "zu", "af", "av",
+];
+
+/// A person span cut at the lower-case function words inside it that are
+/// not name particles ("Orhan Klemm aus Wittenberg", "Mary and John").
+fn split_at_function_words(text: &str, start: usize, end: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut from = start;
+    let mut at = start;
+    for word in text[start..end].split(' ') {
+        let word_end = at + word.len();
+        let inner = at > start && word_end < end;
+        if inner
+            && word.chars().all(char::is_lowercase)
+            && !NAME_PARTICLES.contains(&word)
+            && super::gate::is_stop_word(word)
+        {
+            out.push((from, text[..at].trim_end().len().max(from)));
+            from = word_end + 1;
+        }
+        at = word_end + 1;
+    }
+    out.push((from.min(end), end));
+    out.retain(|(s, e)| e > s);
+    out
 }
 
 /// Splits a span at line and sentence breaks, and — in text that uses
@@ -386,7 +452,10 @@ fn clean(text: &str, start: usize, end: usize, cased: bool) -> Vec<(usize, usize
     let mut from = 0;
     let bytes = span.as_bytes();
     for (i, &b) in bytes.iter().enumerate() {
+        // Columns of a form ("ADAM   DOB:") are apart too.
         let brk = b == b'\n'
+            || b == b'\t'
+            || (b == b' ' && bytes.get(i + 1) == Some(&b' '))
             || (matches!(b, b'.' | b'!' | b'?' | b';' | b':')
                 && bytes.get(i + 1).is_some_and(|n| n.is_ascii_whitespace()));
         if brk {
