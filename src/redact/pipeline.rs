@@ -143,12 +143,20 @@ impl Session {
         for (text, out) in texts.iter().zip(all.iter_mut()) {
             out.retain(|f| f.score >= self.config.threshold);
             // A rule-validated value outranks the model: a NER span that
-            // overlaps one would only blur its type and edges.
+            // overlaps one keeps only what lies outside it, and only when
+            // that still holds a word ("42 Wallaby Way, Sydney" tagged whole
+            // by the model keeps "Sydney" next to the rule's address).
             let ruled: Vec<(usize, usize)> =
                 out.iter().filter(|f| f.source != Source::Ner).map(|f| (f.start, f.end)).collect();
-            out.retain(|f| {
-                f.source != Source::Ner || !ruled.iter().any(|&(s, e)| f.start < e && s < f.end)
-            });
+            if out.iter().any(|f| f.source == Source::Ner && overlaps_any(f, &ruled)) {
+                let (clashing, mut kept): (Vec<Finding>, Vec<Finding>) = std::mem::take(out)
+                    .into_iter()
+                    .partition(|f| f.source == Source::Ner && overlaps_any(f, &ruled));
+                for f in clashing {
+                    kept.extend(outside(text, &f, &ruled));
+                }
+                *out = kept;
+            }
             if let Some(deny) = &self.deny {
                 // Denied values are redacted whatever the entity filter says.
                 deny.find(text, out);
@@ -252,6 +260,37 @@ impl Placeholders {
         self.by_number.insert((entity, n), value.to_owned());
         n
     }
+}
+
+fn overlaps_any(f: &Finding, spans: &[(usize, usize)]) -> bool {
+    spans.iter().any(|&(s, e)| f.start < e && s < f.end)
+}
+
+/// The pieces of the model's finding `f` outside the rule-found `spans`,
+/// trimmed of spaces and punctuation, that still hold a word of two
+/// letters or more.
+fn outside(text: &str, f: &Finding, spans: &[(usize, usize)]) -> Vec<Finding> {
+    let mut cuts: Vec<(usize, usize)> =
+        spans.iter().copied().filter(|&(s, e)| f.start < e && s < f.end).collect();
+    cuts.sort_unstable();
+    let mut pieces = Vec::new();
+    let mut from = f.start;
+    for (s, e) in cuts.into_iter().chain(std::iter::once((f.end, f.end))) {
+        if s > from {
+            pieces.push((from, s.min(f.end)));
+        }
+        from = from.max(e);
+    }
+    pieces
+        .into_iter()
+        .filter_map(|(s, e)| {
+            let piece = &text[s..e];
+            let lead = piece.len() - piece.trim_start_matches(|c: char| !c.is_alphanumeric()).len();
+            let body = piece[lead..].trim_end_matches(|c: char| !c.is_alphanumeric());
+            let word = body.split(|c: char| !c.is_alphabetic()).any(|w| w.chars().count() >= 2);
+            word.then(|| Finding::new(f.entity, s + lead, s + lead + body.len(), f.score, f.source))
+        })
+        .collect()
 }
 
 /// Overlapping findings become one span covering all of them (so no part of
@@ -367,5 +406,40 @@ mod tests {
         let f = |e, s, t, score| Finding::new(e, s, t, score, Source::Pattern);
         let merged = merge(vec![f(Entity::Url, 0, 30, 0.9), f(Entity::EmailAddress, 10, 35, 1.0)]);
         assert_eq!(merged, vec![f(Entity::EmailAddress, 0, 35, 1.0)]);
+    }
+
+    /// A model that tags one fixed phrase wherever it occurs.
+    struct Tags(&'static str, Entity);
+
+    impl Redactor for Tags {
+        fn find(
+            &self,
+            text: &str,
+            _: EntitySet,
+            out: &mut Vec<Finding>,
+        ) -> Result<(), RedactError> {
+            for (at, m) in text.match_indices(self.0) {
+                out.push(Finding::new(self.1, at, at + m.len(), 0.9, Source::Ner));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_model_span_over_a_rule_value_keeps_what_lies_outside_it() {
+        let ner: Arc<dyn Redactor> = Arc::new(Tags("Wallaby Way; Sydney", Entity::Location));
+        let p = Arc::new(Pipeline::new(Some(ner), Vec::new(), b"k".to_vec()).unwrap());
+        let mut s = p.session(TextConfig::default());
+        // The rule's address and the town the model tagged with it are
+        // both redacted, each on its own.
+        assert_eq!(
+            s.redact("lease for 42 Wallaby Way; Sydney office").unwrap().0,
+            "lease for [LOCATION_1]; [LOCATION_2] office"
+        );
+        // A model span wholly inside a rule value leaves nothing behind.
+        let ner: Arc<dyn Redactor> = Arc::new(Tags("bob", Entity::Person));
+        let p = Arc::new(Pipeline::new(Some(ner), Vec::new(), b"k".to_vec()).unwrap());
+        let mut s = p.session(TextConfig::default());
+        assert_eq!(s.redact("mail bob@example.com").unwrap().0, "mail [EMAIL_ADDRESS_1]");
     }
 }

@@ -506,6 +506,19 @@ pub(super) fn check_birth_date(text: &str, start: usize, end: usize) -> Option<H
     if !near {
         return None;
     }
+    // A match that ends inside a word ("London NW" of "London NW1 6XE"
+    // when the postcode did not match) ends before that word.
+    let mut end = end;
+    if text[end..].starts_with(char::is_alphanumeric) {
+        let cut = text[start..end].rfind(char::is_whitespace)?;
+        end = start + text[start..start + cut].trim_end_matches([',', ' ', '\t']).len();
+    }
+    // A full stop after the town ends the sentence; one after a short
+    // street word ("Rd.", "St.") is part of it.
+    let last_word = text[start..end].rsplit(char::is_whitespace).next().unwrap_or("");
+    if last_word.ends_with('.') && last_word.chars().count() > 4 {
+        end -= 1;
+    }
     hit(start, end, 0.85)
 }
 
@@ -524,4 +537,29 @@ pub(super) fn valid_date(s: &str) -> bool {
         [day, year] => (1..=31).contains(day) && year_ok(*year),
         _ => false,
     }
+}
+
+/// A street address: the regex is the proof, short of a number glued to a
+/// preceding one ("1.2 Main Street" is a list item, "v2 Highway" a name).
+pub(super) fn check_address(text: &str, start: usize, end: usize) -> Option<Hit> {
+    let before = preceding(text, start, 2);
+    if before.last().is_some_and(|&b| {
+        b.is_ascii_digit() || b == b'.' && before.first().is_some_and(u8::is_ascii_digit)
+    }) {
+        return None;
+    }
+    // A match that ends inside a word ("London NW" of "London NW1 6XE"
+    // when the postcode did not match) ends before that word.
+    let mut end = end;
+    if text[end..].starts_with(char::is_alphanumeric) {
+        let cut = text[start..end].rfind(char::is_whitespace)?;
+        end = start + text[start..start + cut].trim_end_matches([',', ' ', '\t']).len();
+    }
+    // A full stop after the town ends the sentence; one after a short
+    // street word ("Rd.", "St.") is part of it.
+    let last_word = text[start..end].rsplit(char::is_whitespace).next().unwrap_or("");
+    if last_word.ends_with('.') && last_word.chars().count() > 4 {
+        end -= 1;
+    }
+    hit(start, end, 0.85)
 }

@@ -88,6 +88,7 @@ impl Patterns {
         ]
         .join("|");
         let key_names = r"password|passwd|passphrase|pwd|pass|secret|secret[_\-]?key|api[_\-]?key|apikey|access[_\-]?key|access[_\-]?token|auth[_\-]?token|token|client[_\-]?secret|private[_\-]?key|db[_\-]?pass(?:word)?|aws_secret_access_key";
+        let address = street_address_pattern();
         let rules = vec![
             rule(Entity::Secret, &secret_literals, 0, check_secret, &NO_CONTEXT)?,
             rule(
@@ -188,6 +189,9 @@ impl Patterns {
                 check_crypto,
                 &NO_CONTEXT,
             )?,
+            rule(Entity::Location, &address, 0, check_address, &NO_CONTEXT)?
+            // A street address has a house number within a few words.
+            .within(Scope::NumberRuns { min_digits: 1, before: 72, after: 72 }),
             rule(Entity::DateTime, &date, 0, check_birth_date, &BIRTH_CONTEXT)?
             // `check_birth_date` looks 160 bytes before a date and 12 after it.
             .within(Scope::Near { words: &BIRTH_SCOPE, before: 12 + 48, after: 160 + 48 }),
@@ -199,6 +203,56 @@ impl Patterns {
     pub fn entities(&self) -> EntitySet {
         self.rules.iter().map(|r| r.entity).collect()
     }
+}
+
+/// Street addresses as the countries we serve write them: a house number
+/// before the street where English and French put it ("221B Baker Street",
+/// "12, rue de Rivoli"), after it where German, Dutch, Spanish, Italian and
+/// Portuguese do ("Hauptstraße 5", "Calle Mayor 3", "Via Roma 10"), and
+/// post-office boxes. English street names need a name word and a street
+/// word (USPS and Royal Mail suffixes), so "Top 10 Lake Hikes" is not one.
+fn street_address_pattern() -> String {
+    let sp = "[ \\t]{1,3}";
+    let cap = "[A-ZÀ-ÖØ-Þ]";
+    let name = format!("{cap}[A-Za-zÀ-ÖØ-öø-ÿ'’.\\-]*");
+    // USPS street suffixes and their abbreviations, less the ones that are
+    // also everyday nouns after a number ("Club", "Center", "Union").
+    let en_suffix = "Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|Ways|Terrace|Ter|Close|Crescent|Cres|Squares?|Sq|Parkway|Pkwy|Highway|Hwy|Circles?|Cir|Trail|Trl|Row|Grove|Mews|Gardens?|Gdns|Walks?|Loop|Alley|Aly|Plaza|Plz|Pike|Turnpike|Tpke|Expressway|Expy|Freeway|Fwy|Causeway|Ridges?|Crossing|Xing|Coves?|Hills?|Heights|Hts|Bypass|Commons?|Estates?|Glens?|Harbors?|Hollow|Junctions?|Landing|Manor|Meadows?|Oval|Parade|Esplanade|Embankment|Rise|Vale|Wynd|Quay|Wharf|Broadway|Summit|Trace|Vista|Stations?|Bridge|Springs?|Plains?|Extensions?|Burgs?|Skyway|Points?|Falls|Ferry|Fields?|Forest|Forks?|Fort|Gateway|Haven|Isle|Knolls?|Lakes?|Mills?|Motorway|Mount|Mountains?|Orchard|Overpass|Pines?|Prairie|Ranch|Ridge|Shores?|Spur|Stream|Throughway|Track|Tunnel|Underpass|Valleys?|Viaduct|Views?|Villages?|Ville|Creek|Crest|Corners?|Cliffs?|Canyon|Brooks?|Bluffs?|Bend|Beach|Bayou|Arcade|Dale";
+
+    let unit = format!(
+        "(?:,?{sp}(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Room|Rm|#)\\.?{sp}?#?[0-9A-Za-z]{{1,5}}\\b)?"
+    );
+    let direction = format!("(?:{sp}(?:N|S|E|W|NE|NW|SE|SW)\\b)?");
+    // "12 Baker Street", or a flat first: "Flat 3, 12 Baker Street",
+    // "Flat 88, Shaw Gardens" (British).
+    let english = format!(
+        "(?:\\b(?:Flat|Apartment|Apt|Unit|Suite)\\.?{sp}\\d{{1,5}}[A-Za-z]?,?{sp}(?:\\d{{1,5}}[A-Za-z]?{sp})?|\\b\\d{{1,5}}[A-Za-z]?(?:-\\d{{1,5}})?{sp})(?:{name}{sp}){{1,3}}(?:{en_suffix})\\b\\.?{direction}{unit}"
+    );
+    let fr_particle = "(?:(?:de la|de l['’]|de|du|des|la|le|l['’]|d['’]|aux?)[ \\t]?)";
+    let french = format!(
+        "\\b\\d{{1,4}}(?:{sp}?(?:bis|ter))?,?{sp}(?i:rue|avenue|av\\.|boulevard|bd|place|chemin|allée|impasse|quai|route|cours|passage){sp}{fr_particle}?{name}(?:{sp}{fr_particle}?{name}){{0,3}}"
+    );
+    let joined = "straße|strasse|str\\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|steig|pfad|straat|laan|gracht|plein|kade|singel|dijk|gatan|vägen|gata|gade|vej|veien";
+    let german = format!(
+        "\\b{cap}[A-Za-zÄÖÜäöüß\\-]*?(?:{joined}|-(?:Straße|Strasse|Weg|Gasse|Platz|Allee|Ring|Damm|Ufer|Chaussee)){sp}?\\d{{1,4}}(?:{sp}?[a-z]\\b)?|\\b{cap}[a-zäöüß\\-]+{sp}(?:Straße|Strasse|Str\\.|Weg|Gasse|Platz|Allee|Ring|Damm|Ufer|Chaussee){sp}\\d{{1,4}}[a-z]?\\b"
+    );
+    let latin_particle = "(?:(?:de la|de los|de las|del|de|della|dello|delle|dei|degli|di|da|do|dos|das)[ \\t]{1,2})";
+    let latin = format!(
+        "\\b(?:Calle|C/|C\\.|Avenida|Avda\\.?|Paseo|Plaza|Camino|Carrer|Carretera|Ronda|Travesía|Callejón|Pasaje|Glorieta|Via|Viale|Piazza|Piazzale|Corso|Vicolo|Largo|Strada|Contrada|Borgo|Lungomare|Salita|Traversa|Galleria|Rua|Travessa|Praça|Alameda){sp}{latin_particle}?{name}(?:{sp}{latin_particle}?{name}){{0,3}},?{sp}(?:(?:n\\.?[º°o]?|nº|no\\.?){sp}?)?\\d{{1,4}}[A-Za-z]?\\b"
+    );
+    let po_box = "\\b(?i:p\\.?[ \\t]?o\\.?[ \\t]?box|postfach|apartado(?: de correos)?|casella postale|boîte postale|bp)[ \\t]{1,3}\\d{1,6}\\b";
+    // The locality after it: an optional postcode before the town (Europe),
+    // the town, a state or region, a postcode after them (US, UK, Australia).
+    let postcode =
+        format!("\\d{{5}}(?:-\\d{{4}})?|\\d{{4}}|[A-Z]{{1,2}}\\d[A-Z0-9]?{sp}\\d[A-Z]{{2}}");
+    // Town names without full stops, so the match ends with the sentence,
+    // and with a lower-case second letter, so a postcode ("NW1 6XE") or a
+    // state ("NSW") is not taken for one.
+    let town = format!("{cap}[a-zß-öø-ÿ'’\\-][A-Za-zÀ-ÖØ-öø-ÿ'’\\-]*");
+    let locality = format!(
+        "(?:,?{sp}(?:\\d{{4,5}}{sp})?{town}(?:{sp}(?:(?:an der|am|im|bei|sur|sous|lès|en|de|del|di){sp})?{town}){{0,2}}(?:,?{sp}(?:[A-Z]{{2,3}}\\b|{town}))?(?:,?{sp}(?:{postcode})\\b)?)?"
+    );
+    format!("(?:{english}|{french}|{german}|{latin}|{po_box}){locality}")
 }
 
 fn rule(
@@ -232,6 +286,7 @@ fn rule(
         | Entity::UsSsn
         | Entity::PhoneNumber
         | Entity::Crypto
+        | Entity::Location
         | Entity::DateTime => DIGITS,
         _ => b"",
     };
@@ -587,6 +642,46 @@ mod tests {
         assert!(!covered.contains(4, 12) && !covered.contains(25, 31));
         covered.add(vec![(40, 50), (3, 8), (29, 35)]);
         assert_eq!(covered.0, [(0, 8), (10, 35), (40, 50)]);
+    }
+
+    #[test]
+    fn street_addresses_as_each_country_writes_them() {
+        for (text, value) in [
+            (
+                "ship to 221B Baker Street, London NW1 6XE please",
+                "221B Baker Street, London NW1 6XE",
+            ),
+            (
+                "at 1600 Pennsylvania Avenue NW, Washington, DC 20500.",
+                "1600 Pennsylvania Avenue NW, Washington, DC 20500",
+            ),
+            ("for 42 Wallaby Way, Sydney NSW 2000.", "42 Wallaby Way, Sydney NSW 2000"),
+            (
+                "moved to 12 Oak Ridge Rd., Apt 4B, Springfield",
+                "12 Oak Ridge Rd., Apt 4B, Springfield",
+            ),
+            ("Adresse: Hauptstraße 5, 10115 Berlin. Oder", "Hauptstraße 5, 10115 Berlin"),
+            ("oder Berliner Straße 12a", "Berliner Straße 12a"),
+            ("au 12, rue de Rivoli, 75001 Paris.", "12, rue de Rivoli, 75001 Paris"),
+            ("en Calle de Alcalá 45, Madrid. La", "Calle de Alcalá 45, Madrid"),
+            ("in Via Roma 10; ufficio", "Via Roma 10"),
+            ("para Rua Augusta, 27, Lisboa", "Rua Augusta, 27, Lisboa"),
+            ("Keizersgracht 123, Amsterdam", "Keizersgracht 123, Amsterdam"),
+            ("write to PO Box 1234, Austin TX.", "PO Box 1234, Austin TX"),
+        ] {
+            finds(text, Entity::Location, value);
+        }
+        // A number before capitalised words is not an address without a
+        // name word and a street word, nor after another number.
+        for text in [
+            "Top 10 Lake Hikes",
+            "Chapter 3 Way Forward",
+            "we shipped 1.2 Main Street features",
+            "Windows 11 Pro",
+            "3 Apple Watch bands",
+        ] {
+            nothing(text);
+        }
     }
 
     #[test]
