@@ -75,10 +75,14 @@ fn words(line: &str) -> Vec<(usize, usize)> {
 /// is not a name.
 fn candidates(line: &str, shouted: bool) -> Vec<(usize, usize)> {
     let words = words(line);
+    let bytes = line.as_bytes();
     let caps_name = |i: usize| {
         words.get(i).is_some_and(|&(s, e)| {
             let w = &line[s..e];
-            w.chars().count() >= 2
+            // SCREAMING_SNAKE_CASE is an identifier (`OPENAI_API_KEY`).
+            let snake = (s > 0 && bytes[s - 1] == b'_') || bytes.get(e) == Some(&b'_');
+            !snake
+                && w.chars().count() >= 2
                 && w.chars().all(|c| c.is_alphabetic() && !c.is_lowercase())
                 && !is_stop_word(w)
                 && !keywords().contains(w.to_lowercase().as_str())
@@ -314,6 +318,7 @@ mod tests {
         assert_eq!(spans("defendant LI WEI appeared"), ["LI", "WEI"]);
         assert!(spans("status=503 WARN retry via HTTP GET, JSON body OK").is_empty());
         assert!(spans("the US team met the EU team").is_empty());
+        assert!(spans("export OPENAI_API_KEY=x and MAX_RETRIES=3 # later").is_empty());
     }
 
     #[test]
