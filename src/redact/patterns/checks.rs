@@ -506,19 +506,6 @@ pub(super) fn check_birth_date(text: &str, start: usize, end: usize) -> Option<H
     if !near {
         return None;
     }
-    // A match that ends inside a word ("London NW" of "London NW1 6XE"
-    // when the postcode did not match) ends before that word.
-    let mut end = end;
-    if text[end..].starts_with(char::is_alphanumeric) {
-        let cut = text[start..end].rfind(char::is_whitespace)?;
-        end = start + text[start..start + cut].trim_end_matches([',', ' ', '\t']).len();
-    }
-    // A full stop after the town ends the sentence; one after a short
-    // street word ("Rd.", "St.") is part of it.
-    let last_word = text[start..end].rsplit(char::is_whitespace).next().unwrap_or("");
-    if last_word.ends_with('.') && last_word.chars().count() > 4 {
-        end -= 1;
-    }
     hit(start, end, 0.85)
 }
 
