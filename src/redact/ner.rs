@@ -331,10 +331,11 @@ impl Ner {
             if let Some((entity, start, end, sum, n)) = c {
                 let (start, end) = widen(text, start, end);
                 let pieces = clean(text, start, end, cased);
-                let pieces = if entity == Entity::Person && cased {
+                let pieces: Vec<(usize, usize)> = if cased {
                     pieces
                         .into_iter()
-                        .flat_map(|(s, e)| split_at_function_words(text, s, e))
+                        .flat_map(|(s, e)| split_at_inner_words(text, s, e, entity))
+                        .filter_map(|(s, e)| trim_lower_edges(text, s, e))
                         .collect()
                 } else {
                     pieces
@@ -418,24 +419,84 @@ const NAME_PARTICLES: &[&str] = &[
     "der", "den", "ter", "ten", "bin", "ibn", "al", "el", "y", "e", "zu", "af", "av",
 ];
 
-/// A person span cut at the lower-case function words inside it that are
-/// not name particles ("Orhan Klemm aus Wittenberg", "Mary and John").
-fn split_at_function_words(text: &str, start: usize, end: usize) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut from = start;
+/// Lower-case words that join the parts of a place's or an organisation's
+/// name, besides the name particles ("Bank of America", "Frankfurt am
+/// Main", "Newcastle upon Tyne", "Bundesamt für Migration").
+const NAME_JOINERS: &[&str] = &[
+    "of", "and", "for", "the", "upon", "on", "am", "im", "an", "ob", "sur", "sous", "lès", "les",
+    "en", "et", "und", "für", "voor", "het", "og", "och", "dei", "degli", "delle", "los", "las",
+    "au", "aux", "zum", "zur",
+];
+
+/// Greetings and titles that the model sometimes takes into the name they
+/// stand before ("Hey Siobhan", "Dear Anna", "Frau Schmidt", "Mme Lefèvre").
+const GREETINGS: &[&str] = &[
+    "hi", "hello", "hey", "dear", "thanks", "cheers", "ciao", "hallo", "hola", "bonjour", "salut",
+    "olá", "ola", "liebe", "lieber", "cher", "chère", "caro", "cara", "querido", "querida",
+];
+
+/// Titles before a name; not part of it ([`ABBREVIATIONS`] holds those that
+/// end a name).
+const TITLES: &[&str] = &[
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "madam", "mme", "mlle", "herr",
+    "frau", "hr", "fr", "sr", "sra", "srta", "sig", "dott", "rev", "hon", "ing", "mag", "dipl",
+];
+
+/// A span cut at the lower-case words inside it that cannot be part of a
+/// name of its type, and a person's name without the greeting before it.
+/// A person's name is cut at function words that are not name particles
+/// ("Orhan Klemm aus Wittenberg", "Mary and John"); a place's or an
+/// organisation's at function words and runs of lower-case words that do
+/// not join names ("Milano per incontrare quelli di Luxottica"), while one
+/// lower-case word may belong to it ("Giralt y asociados").
+fn split_at_inner_words(
+    text: &str,
+    start: usize,
+    end: usize,
+    entity: Entity,
+) -> Vec<(usize, usize)> {
+    let mut words = Vec::new();
     let mut at = start;
     for word in text[start..end].split(' ') {
-        let word_end = at + word.len();
-        let inner = at > start && word_end < end;
-        if inner
+        words.push((at, at + word.len()));
+        at += word.len() + 1;
+    }
+    let foreign = |i: usize| {
+        let (s, e) = words[i];
+        let word = &text[s..e];
+        s > start
+            && e < end
+            && !word.is_empty()
             && word.chars().all(char::is_lowercase)
             && !NAME_PARTICLES.contains(&word)
-            && super::gate::is_stop_word(word)
-        {
-            out.push((from, text[..at].trim_end().len().max(from)));
-            from = word_end + 1;
+            && (entity == Entity::Person || !NAME_JOINERS.contains(&word))
+    };
+    let mut out = Vec::new();
+    let mut from = start;
+    for (i, &(s, e)) in words.iter().enumerate() {
+        let word = &text[s..e];
+        let cut = match entity {
+            Entity::Person => {
+                (foreign(i) && super::gate::is_stop_word(word))
+                    || (s == from && e < end && {
+                        let word = word.to_lowercase();
+                        GREETINGS.contains(&word.trim_end_matches(','))
+                            || TITLES.contains(&word.trim_end_matches('.'))
+                            || degree(&word, true)
+                    })
+                    || (e == end && s > from && degree(word, false))
+            }
+            _ => {
+                foreign(i)
+                    && (super::gate::is_stop_word(word)
+                        || (i > 0 && foreign(i - 1))
+                        || (i + 1 < words.len() && foreign(i + 1)))
+            }
+        };
+        if cut {
+            out.push((from, text[..s].trim_end().len().max(from)));
+            from = e + 1;
         }
-        at = word_end + 1;
     }
     out.push((from.min(end), end));
     out.retain(|(s, e)| e > s);
@@ -457,7 +518,8 @@ fn clean(text: &str, start: usize, end: usize, cased: bool) -> Vec<(usize, usize
             || b == b'\t'
             || (b == b' ' && bytes.get(i + 1) == Some(&b' '))
             || (matches!(b, b'.' | b'!' | b'?' | b';' | b':')
-                && bytes.get(i + 1).is_some_and(|n| n.is_ascii_whitespace()));
+                && bytes.get(i + 1).is_some_and(|n| n.is_ascii_whitespace())
+                && !(b == b'.' && abbreviated(&span[..i])));
         if brk {
             pieces.push((start + from, start + i));
             from = i + 1;
@@ -470,39 +532,89 @@ fn clean(text: &str, start: usize, end: usize, cased: bool) -> Vec<(usize, usize
         while s < e && text[s..e].starts_with(|c: char| !c.is_alphanumeric()) {
             s += text[s..].chars().next().map_or(1, char::len_utf8);
         }
-        while e > s && text[s..e].ends_with(|c: char| !c.is_alphanumeric() && c != '.') {
-            e -= text[..e].chars().next_back().map_or(1, char::len_utf8);
-        }
+        e = trim_end_punctuation(text, s, e);
         if cased {
-            // Lower-case words at the edges ("je m'appelle Beth").
-            loop {
-                let piece = &text[s..e];
-                let first_word_end = piece.find(char::is_whitespace).unwrap_or(piece.len());
-                if first_word_end < piece.len() && piece.starts_with(|c: char| c.is_lowercase()) {
-                    s += first_word_end;
-                    s += text[s..e].len() - text[s..e].trim_start().len();
-                } else {
-                    break;
-                }
+            match trim_lower_edges(text, s, e) {
+                Some(piece) => out.push(piece),
+                None => continue,
             }
-            loop {
-                let piece = &text[s..e];
-                match piece.rfind(char::is_whitespace) {
-                    Some(i) if piece[i..].trim_start().starts_with(|c: char| c.is_lowercase()) => {
-                        e = s + piece[..i].trim_end().len();
-                    }
-                    _ => break,
-                }
-            }
-            if !text[s..e].chars().next().is_some_and(char::is_uppercase) {
-                continue;
-            }
-        }
-        if e > s {
+        } else if e > s {
             out.push((s, e));
         }
     }
     out
+}
+
+/// A span of cased text without the lower-case words at its edges ("je
+/// m'appelle Beth", "di Luxottica"), or `None` when what is left does not
+/// start with a capital.
+fn trim_lower_edges(text: &str, mut s: usize, mut e: usize) -> Option<(usize, usize)> {
+    loop {
+        let piece = &text[s..e];
+        let first_word_end = piece.find(char::is_whitespace).unwrap_or(piece.len());
+        if first_word_end < piece.len() && piece.starts_with(|c: char| c.is_lowercase()) {
+            s += first_word_end;
+            s += text[s..e].len() - text[s..e].trim_start().len();
+        } else {
+            break;
+        }
+    }
+    loop {
+        let piece = &text[s..e];
+        match piece.rfind(char::is_whitespace) {
+            Some(i) if piece[i..].trim_start().starts_with(|c: char| c.is_lowercase()) => {
+                e = s + piece[..i].trim_end().len();
+            }
+            _ => break,
+        }
+    }
+    let e = trim_end_punctuation(text, s, e);
+    (e > s && text[s..e].chars().next().is_some_and(char::is_uppercase)).then_some((s, e))
+}
+
+/// Abbreviations that end a name with their full stop ("Acme Inc.", "Sammy
+/// Davis Jr.").
+const ABBREVIATIONS: &[&str] =
+    &["inc", "ltd", "co", "corp", "jr", "sr", "st", "bros", "plc", "llc", "pty", "mfg", "cie"];
+
+/// Whether `word` is an academic degree or title written with full stops:
+/// before a name, one with a part of two letters or more ("Dipl.-Ing.",
+/// "Univ.Prof.", not the initials "J.R.R."); after it, any ("B.Sc.",
+/// "Ph.D.", "B.A.").
+fn degree(word: &str, before: bool) -> bool {
+    let word = word.trim_end_matches([',', '.']);
+    word.contains('.')
+        && (!before
+            || word
+                .split(['.', '-'])
+                .any(|part| part.chars().filter(|c| c.is_alphabetic()).count() >= 2))
+}
+
+/// Whether the last word of `before` is one a full stop after it
+/// abbreviates: an initial ("F"), a dotted abbreviation ("S.A"), one of
+/// [`ABBREVIATIONS`] or of [`TITLES`].
+fn abbreviated(before: &str) -> bool {
+    let word = &before[before.rfind(char::is_whitespace).map_or(0, |i| i + 1)..];
+    let letters = word.chars().filter(|c| c.is_alphabetic()).count();
+    let lower = word.to_lowercase();
+    letters > 0
+        && (letters == 1
+            || word.contains('.')
+            || ABBREVIATIONS.contains(&lower.as_str())
+            || TITLES.contains(&lower.as_str()))
+}
+
+/// The end of `text[s..e]` without the punctuation after its last word; a
+/// full stop stays after an initial ("Mary E."), a dotted abbreviation
+/// ("S.A.") or one of [`ABBREVIATIONS`], and goes when it ends a sentence.
+fn trim_end_punctuation(text: &str, s: usize, mut e: usize) -> usize {
+    while let Some(c) = text[s..e].chars().next_back().filter(|c| !c.is_alphanumeric()) {
+        if c == '.' && abbreviated(&text[s..e - 1]) {
+            break;
+        }
+        e -= c.len_utf8();
+    }
+    e
 }
 
 /// Names have a word of letters: "244ms", "37" or a hex id are not one
@@ -582,6 +694,10 @@ mod tests {
         let got: Vec<&str> =
             clean(t, 0, t.len(), true).into_iter().map(|(s, e)| span(s, e)).collect();
         assert_eq!(got, ["Beth Rowley-Kaur, j'habite à Hillchester", "Mon"]);
+        // A full stop after an initial or an abbreviation ends no sentence.
+        for name in ["John F. Kennedy", "St. Mary's Hospital", "Dr. Kwame Mensah"] {
+            assert_eq!(clean(name, 0, name.len(), true), [(0, name.len())]);
+        }
         let got: Vec<&str> = clean("see qty here", 4, 7, true)
             .into_iter()
             .map(|(s, e)| &"see qty here"[s..e])
@@ -592,6 +708,46 @@ mod tests {
             .map(|(s, e)| &"call john smith"[s..e])
             .collect();
         assert_eq!(got, ["john smith"]);
+    }
+
+    #[test]
+    fn spans_are_cut_at_words_that_cannot_belong_to_the_name() {
+        let cut = |t: &str, entity| -> Vec<String> {
+            split_at_inner_words(t, 0, t.len(), entity)
+                .into_iter()
+                .filter_map(|(s, e)| trim_lower_edges(t, s, e))
+                .map(|(s, e)| t[s..e].to_owned())
+                .collect()
+        };
+        let place = "Milano per incontrare quelli di Luxottica";
+        assert_eq!(cut(place, Entity::Location), ["Milano", "Luxottica"]);
+        // Joining words and one lower-case word of a company name stay.
+        for name in ["Bank of America", "Frankfurt am Main", "Farmacia Giralt y asociados S.L."] {
+            assert_eq!(cut(name, Entity::Organization), [name]);
+        }
+        assert_eq!(cut("Hey Siobhan", Entity::Person), ["Siobhan"]);
+        assert_eq!(cut("Dear Anna Berg", Entity::Person), ["Anna Berg"]);
+        assert_eq!(
+            cut("Orhan Klemm aus Wittenberg", Entity::Person),
+            ["Orhan Klemm", "Wittenberg"]
+        );
+        assert_eq!(cut("Charles de Gaulle", Entity::Person), ["Charles de Gaulle"]);
+        assert_eq!(cut("Frau Schmidt-Weber", Entity::Person), ["Schmidt-Weber"]);
+        assert_eq!(cut("Dr. Kwame Mensah", Entity::Person), ["Kwame Mensah"]);
+        assert_eq!(cut("Dipl.-Ing. Ercan Junken B.Eng.", Entity::Person), ["Ercan Junken"]);
+        assert_eq!(cut("J.R.R. Tolkien", Entity::Person), ["J.R.R. Tolkien"]);
+    }
+
+    #[test]
+    fn a_full_stop_stays_only_after_an_abbreviation() {
+        let end = |t: &'static str| &t[..trim_end_punctuation(t, 0, t.len())];
+        assert_eq!(end("Luxottica."), "Luxottica");
+        assert_eq!(end("Sanne,"), "Sanne");
+        assert_eq!(end("Miles Dyson.)"), "Miles Dyson");
+        assert_eq!(end("Acme Inc."), "Acme Inc.");
+        assert_eq!(end("Mary E."), "Mary E.");
+        assert_eq!(end("Banco Sol S.A."), "Banco Sol S.A.");
+        assert_eq!(end("..."), "");
     }
 
     #[test]
