@@ -10,7 +10,11 @@ import random
 from faker import Faker
 
 LABELS = ["O", "B-PERSON", "I-PERSON", "B-LOCATION", "I-LOCATION", "B-ORGANIZATION", "I-ORGANIZATION"]
-LOCALES = ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "pl_PL", "sv_SE", "en_IN", "da_DK", "cs_CZ", "tr_TR"]
+LOCALES = ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "pl_PL", "sv_SE", "en_IN", "da_DK", "cs_CZ", "tr_TR",
+           "fi_FI", "no_NO", "ro_RO", "hu_HU", "id_ID", "es_MX", "fr_CA", "de_AT", "de_CH", "en_AU", "en_IE", "pt_PT",
+           "sk_SK", "hr_HR", "sl_SI", "yo_NG", "zu_ZA", "ig_NG", "tw_GH", "es_CO", "es_AR", "nl_BE", "ga_IE", "vi_VN"]
+# Names as English text writes them from Chinese and Japanese.
+ROMANIZED = ["zh_CN", "ja_JP", "zh_TW"]
 
 POSITIVE = [
     "Hi {P}, thanks for your message.",
@@ -97,7 +101,64 @@ POSITIVE = [
     "Who is {P}?",
     "Tell me about {O}.",
     "Plan a trip from {L} to {L}.",
+    # Names next to the words people put before them, in chat and mail.
+    "my colleague {P} was charged twice",
+    "My manager {P} approved the trip to {L}.",
+    "Hey {P}! Are you still coming to {L} next week?",
+    "I spoke with {P} at {O} on Tuesday; the branch in {L} will call back.",
+    "Please forward this to {P} in our {L} office, cc {P}.",
+    "Our {L} team (led by {P}) will coordinate with the {L} office.",
+    "Can you book a table for 7pm under the name {P}?",
+    "hi, this is {P} from the billing team",
+    "Attendees: {P} ({O}), {P} ({O}), {P}.",
+    "My landlord, {P}, lives in {L}.",
+    "{P} met {P} in {L}.",
+    "Kind regards,\n{P}\nSenior Engineer | {O} | {L}",
+    "Thanks,\n{P}\nHead of Operations, {O}",
+    "my friend {P} works at {O}",
+    "{P} (she/her) | Product Manager at {O}",
+    "Ask {P} to send the report to {L}.",
+    "The shipment for {O} left {L} this morning; {P} has the tracking number.",
+    "Did {P} reply to the email from {O}?",
+    "{P} called from {L}: the {O} invoice is wrong.",
+    "We're meeting {P} and {P} for lunch in {L}.",
+    # The same, in the other languages users write.
+    "Ciao {P}, domani vado a {L} con {P} per incontrare quelli di {O}.",
+    "Ho parlato con {P} di {O} ieri a {L}.",
+    "Hallo {P}, kun je {P} vragen om het rapport naar {L} te sturen?",
+    "Ik heb {P} van {O} gesproken over het project in {L}.",
+    "Olá {P}, a reunião com a {O} em {L} foi adiada.",
+    "Falei com {P} da {O} sobre a filial de {L}.",
+    "Hola, me llamo {P} y vivo en {L}. Trabajo para {O}.",
+    "Mañana {P} viaja a {L} para reunirse con {O}.",
+    "Bonjour {P}, pouvez-vous envoyer le devis à {P} chez {O} à {L} ?",
+    "J'ai vu {P} hier à {L} avec les gens de {O}.",
+    "Sehr geehrte Frau {P}, wir bestätigen Ihren Termin in unserer Filiale in {L}.",
+    "Ich habe gestern mit {P} von {O} in {L} telefoniert.",
+    "Kannst du {P} fragen, ob {O} die Rechnung bezahlt hat?",
+    "Hej {P}, kan du skicka rapporten till {P} på {O}?",
+    "Cześć {P}, jutro jadę do {L} na spotkanie z {O}.",
+    "Merhaba {P}, yarın {L} ofisinde {O} ile toplantımız var.",
 ]
+
+# Clauses that `_composed` strings together, so names are seen in more
+# contexts than whole templates give.
+CLAUSES = [
+    "{P} said", "ask {P}", "with {P}", "tell {P}", "according to {P}", "{P} will call",
+    "at {O}", "from {O}", "for {O}", "{O} signed", "the {O} account",
+    "in {L}", "to {L}", "from {L}", "near {L}", "the {L} office",
+    "con {P}", "a {L}", "presso {O}", "mit {P}", "in {L}", "bei {O}", "avec {P}", "à {L}", "chez {O}",
+    "met {P}", "naar {L}", "bij {O}", "com {P}", "em {L}", "na {O}", "con {P}", "en {L}", "de {O}",
+    "yesterday", "next week", "about the invoice", "before Friday", "as discussed", "if possible",
+    "per favore", "bitte", "s'il vous plaît", "por favor", "alsjeblieft", "again", "today",
+]
+
+
+def _composed():
+    parts = random.sample(CLAUSES, random.randint(2, 4))
+    text = " ".join(parts)
+    text = text[0].upper() + text[1:] + random.choice([".", "?", "!", ""])
+    return text
 
 NEGATIVE = [
     "Please summarize the following text in three bullet points.",
@@ -170,6 +231,18 @@ NEGATIVE = [
     "Good Morning! Here is the Daily Report.",
     "Chapter 3: Results and Discussion",
     "Table 2 shows the Mean and Standard Deviation.",
+    "Senior Engineer, Platform Team",
+    "Sign-off: approved by the Head of Operations.",
+    "Domani vado in ufficio per incontrare il cliente.",
+    "Kun je het rapport morgen sturen?",
+    "Wir bestätigen Ihren Termin in unserer Filiale.",
+    "Pouvez-vous envoyer le devis avant vendredi ?",
+    "A reunião foi adiada para a próxima semana.",
+    "Trabajo desde casa los lunes.",
+    "My colleague was charged twice for the same order.",
+    "Our Paris-based team ships on Fridays.",
+    "The Customer Success team will reach out.",
+    "Release Notes: Bug Fixes and Performance Improvements",
 ]
 
 FILLER = ["", "", "", "Note: ", "FYI ", "> ", "- ", "* ", "Q: ", "User: ", "Assistant: "]
@@ -204,17 +277,41 @@ def _loc(fake):
     return f"{fake.city()}, {fake.country()}"
 
 
+TITLES = ["Dr.", "Mr.", "Ms.", "Mrs.", "Prof.", "Dr. med.", "Dipl.-Ing.", "Prof. Dr.", "Mme", "Herr", "Frau", "Sr.", "Sra."]
+
+
+_ROMANIZED = {}
+PREFIXES = {"dr", "prof", "mr", "mrs", "ms", "miss", "mx", "sr", "sra", "srta", "dott", "dott.ssa", "öğr", "herr",
+            "frau", "mme", "mlle", "pan", "pani", "ing", "mgr", "bc", "doc", "univ.prof", "dipl.-ing", "quý", "cô",
+            "ông", "bà", "anh", "chị", "em", "bác", "dn", "dna", "hr", "fr", "med"}
+
+
+def _untitled(name):
+    """(title, name) for a Faker name that may start with titles ("Dr. med. Anna Berg", "öğr. Sami Açıkel")."""
+    words = name.split(" ")
+    i = 0
+    while i < len(words) - 1 and (words[i].lower().rstrip(".") in PREFIXES or
+                                  (words[i].endswith(".") and len(words[i]) >= 3)):
+        i += 1
+    return " ".join(words[:i]) + (" " if i else ""), " ".join(words[i:])
+
+
 def _person(fake):
+    """(title, name): a title before the name is not part of it."""
     r = random.random()
+    if r < 0.08:
+        loc = random.choice(ROMANIZED)
+        gen = _ROMANIZED.setdefault(loc, Faker(loc))
+        return "", gen.romanized_name().title()
     if r < 0.55:
-        return fake.name()
+        return _untitled(fake.name())
     if r < 0.75:
-        return fake.first_name()
+        return "", fake.first_name()
     if r < 0.85:
-        return f"{fake.first_name()} {fake.last_name()}"
+        return "", f"{fake.first_name()} {fake.last_name()}"
     if r < 0.93:
-        return f"{random.choice(['Dr.', 'Mr.', 'Ms.', 'Mrs.', 'Prof.', 'Dr. med.', 'Dipl.-Ing.'])} {fake.last_name()}"
-    return f"{random.choice(['Dr.', 'Prof. Dr.', 'Dipl.-Ing.'])} {fake.first_name()} {fake.last_name()}"
+        return random.choice(TITLES) + " ", fake.last_name()
+    return random.choice(TITLES) + " ", f"{fake.first_name()} {fake.last_name()}"
 
 
 def _recase(text, spans):
@@ -232,7 +329,8 @@ def fill(template, fakes):
     while i < len(template):
         if template.startswith(("{P}", "{L}", "{O}"), i):
             kind = template[i + 1]
-            value = {"P": _person, "L": _loc, "O": _org}[kind](fake)
+            title, value = _person(fake) if kind == "P" else ("", {"L": _loc, "O": _org}[kind](fake))
+            out += title
             value = value.replace("\n", ", ")
             t = {"P": "PERSON", "L": "LOCATION", "O": "ORGANIZATION"}[kind]
             spans.append((len(out), len(out) + len(value), t))
@@ -287,6 +385,8 @@ def generate(n, seed):
             text, spans = random.choice(NEGATIVE), []
         elif r < 0.33:
             text, spans = _generated_negative(), []
+        elif r < 0.45:
+            text, spans = fill(_composed(), fakes)
         else:
             text, spans = fill(random.choice(POSITIVE), fakes)
         prefix = random.choice(FILLER)

@@ -12,8 +12,10 @@
 
 use std::collections::HashSet;
 
+use regex::Regex;
+
 use super::{ceil_boundary, floor_boundary};
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 /// `(start, end)` byte ranges of the lines of `text` that may hold a name.
 pub fn lines_to_read(text: &str) -> Vec<(usize, usize)> {
@@ -47,8 +49,56 @@ pub fn spans_to_read(text: &str) -> Vec<(usize, usize)> {
         }
         out.extend(candidates(line, false).into_iter().map(|(s, e)| (start + s, start + e)));
     }
+    let cued = cued_names(text);
+    if !cued.is_empty() {
+        out.extend(cued);
+        out.sort_unstable();
+        out.dedup();
+    }
     out
 }
+
+/// Words in lower case that a phrase presents as a name, in text that
+/// otherwise writes names with capitals ("Hi, my name is kevin o'brien",
+/// "I live in cork"): up to three words after the phrase, to the next
+/// punctuation or function word. The model reads them, and what it tags
+/// there is kept although it has no capital.
+pub fn cued_names(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for cue in CUE.find_iter(text) {
+        let (mut at, mut end) = (cue.end(), cue.end());
+        for _ in 0..3 {
+            let rest = &text[at..];
+            let word = &rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())];
+            let name = word.trim_end_matches([',', '.', '!', '?', ';', ':', ')']);
+            let lower = name.chars().all(|c| c.is_lowercase() || matches!(c, '\'' | '’' | '-'));
+            if name.is_empty() || !lower || is_stop_word(name) {
+                break;
+            }
+            end = at + name.len();
+            if name.len() < word.len() || !rest[word.len()..].starts_with(' ') {
+                break;
+            }
+            at += word.len() + 1;
+        }
+        if end > cue.end() {
+            out.push((cue.end(), end));
+        }
+    }
+    out
+}
+
+/// The phrases of [`cued_names`], in the languages the stop words cover.
+#[allow(clippy::expect_used)] // a constant pattern, compiled by every test run
+static CUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        "(?i)\\b(?:my name is|my name's|name is|i am|i'm|i’m|this is|call me|i live in|\
+         i'm from|i am from|je m'appelle|je m’appelle|je suis|j'habite à|me llamo|\
+         mi nombre es|soy|vivo en|ich bin|ich heiße|mein name ist|ich wohne in|mi chiamo|\
+         sono|abito a|meu nome é|eu sou|moro em|mijn naam is|ik ben|ik woon in) ",
+    )
+    .expect("cue pattern compiles")
+});
 
 /// The words of a line, as byte ranges, trimmed of apostrophes and hyphens.
 fn words(line: &str) -> Vec<(usize, usize)> {
@@ -256,6 +306,8 @@ generate answer help draft reply call ask keep try need want know think look ple
 monday tuesday wednesday thursday friday saturday sunday january february march april june
 july august september october november december
 user assistant system question answer example total error warning info debug note todo
+friend colleague boss manager wife husband partner brother sister mother father son daughter
+uncle aunt cousin neighbour neighbor landlord landlady tenant customer client coworker
 mr mrs ms miss mx dr prof sir madam mme mlle herr frau hr fr sr sra srta dott sig sig.ra
 christmas xmas easter thanksgiving halloween hanukkah ramadan eid diwali weihnachten ostern
 noël noel pâques navidad pascua natale pasqua
@@ -360,6 +412,17 @@ mod tests {
     #[test]
     fn text_in_lower_case_is_read_whole() {
         assert_eq!(read("ask maria about it\n\nok"), ["ask maria about it", "ok"]);
+    }
+
+    #[test]
+    fn lower_case_words_after_a_name_cue_are_read() {
+        let text =
+            "Hi, my name is kevin o'brien and I live in cork, ireland. I'm sure. Ich bin anna.";
+        let cued: Vec<&str> = cued_names(text).into_iter().map(|(s, e)| &text[s..e]).collect();
+        assert_eq!(cued, ["kevin o'brien", "cork", "anna"]);
+        // Capitalised names need no cue; function words are no name.
+        assert!(cued_names("My name is Anna. This is the end, I am not sure.").is_empty());
+        assert!(spans_to_read("Sure. my name is kevin").contains(&(17, 22)));
     }
 
     #[test]

@@ -327,20 +327,11 @@ impl Ner {
         let mut out: Vec<Finding> = Vec::new();
         let mut current: Option<(Entity, usize, usize, f32, u32)> = None;
         let cased = text.chars().any(char::is_uppercase);
+        let cued = if cased { super::gate::cued_names(text) } else { Vec::new() };
         let close = |c: Option<(Entity, usize, usize, f32, u32)>, out: &mut Vec<Finding>| {
             if let Some((entity, start, end, sum, n)) = c {
                 let (start, end) = widen(text, start, end);
-                let pieces = clean(text, start, end, cased);
-                let pieces: Vec<(usize, usize)> = if cased {
-                    pieces
-                        .into_iter()
-                        .flat_map(|(s, e)| split_at_inner_words(text, s, e, entity))
-                        .filter_map(|(s, e)| trim_lower_edges(text, s, e))
-                        .collect()
-                } else {
-                    pieces
-                };
-                for (s, e) in pieces {
+                for (entity, s, e) in names_in(text, start, end, entity, cased, &cued) {
                     if !plausible(entity, &text[s..e]) || in_product_token(text, s, e) {
                         continue;
                     }
@@ -385,6 +376,45 @@ impl Ner {
         join_surname_first(text, &mut out);
         out
     }
+}
+
+/// The names in the span `text[start..end]` the model tagged `entity`,
+/// each as long as the name itself ([`clean`], [`split_at_inner_words`],
+/// [`trim_lower_edges`]). A title before a name makes it a person's ("Dr.
+/// Kwame Mensah", whatever type the model gave it); a name in lower case
+/// after "my name is" (`cued`) is kept in cased text.
+fn names_in(
+    text: &str,
+    start: usize,
+    end: usize,
+    entity: Entity,
+    cased: bool,
+    cued: &[(usize, usize)],
+) -> Vec<(Entity, usize, usize)> {
+    let mut out = Vec::new();
+    for (s, e) in clean(text, start, end, cased) {
+        if !cased {
+            out.push((entity, s, e));
+            continue;
+        }
+        let piece = &text[s..e];
+        let titled = piece
+            .split_once(' ')
+            .is_some_and(|(first, _)| TITLES.contains(&first.to_lowercase().trim_end_matches('.')));
+        let entity = if titled { Entity::Person } else { entity };
+        out.extend(
+            split_at_inner_words(text, s, e, entity)
+                .into_iter()
+                .filter_map(|(s, e)| trim_lower_edges(text, s, e))
+                .map(|(s, e)| (entity, s, e)),
+        );
+    }
+    for &(cs, ce) in cued.iter().filter(|&&(cs, ce)| cs < end && start < ce) {
+        out.extend(
+            trim_stop_word_edges(text, cs.max(start), ce.min(end)).map(|(s, e)| (entity, s, e)),
+        );
+    }
+    out
 }
 
 /// Joins a name written in capitals surname first ("JOHNSON, MARY"), which
@@ -538,11 +568,33 @@ fn clean(text: &str, start: usize, end: usize, cased: bool) -> Vec<(usize, usize
                 Some(piece) => out.push(piece),
                 None => continue,
             }
-        } else if e > s {
-            out.push((s, e));
+        } else if let Some(piece) = trim_stop_word_edges(text, s, e) {
+            out.push(piece);
         }
     }
     out
+}
+
+/// A span of text in lower case without the function words and relation
+/// nouns at its edges ("my friend kevin o'brien"), or `None` when nothing
+/// is left.
+fn trim_stop_word_edges(text: &str, mut s: usize, mut e: usize) -> Option<(usize, usize)> {
+    let stop = |w: &str| super::gate::is_stop_word(w.trim_matches(|c: char| !c.is_alphanumeric()));
+    while let Some(i) = text[s..e].find(' ') {
+        if !stop(&text[s..s + i]) {
+            break;
+        }
+        s += i + 1;
+    }
+    while let Some(i) = text[s..e].rfind(' ') {
+        if !stop(&text[s + i + 1..e]) {
+            break;
+        }
+        e = s + i;
+    }
+    let (s, e) =
+        (s + text[s..e].len() - text[s..e].trim_start().len(), s + text[s..e].trim_end().len());
+    (e > s).then_some((s, e))
 }
 
 /// A span of cased text without the lower-case words at its edges ("je

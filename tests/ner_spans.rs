@@ -1,7 +1,12 @@
-//! The NER stage tokenizes only the text around the words it reads. A name
-//! must then be found at the same place, with the same type, wherever it sits
-//! in a long text: at the start, deep inside, between multi-byte characters
-//! and at the very end.
+//! Where the NER stage finds a name and where the name ends, with the
+//! shipped model.
+//!
+//! It tokenizes only the text around the words it reads. A name must then be
+//! found at the same place, with the same type, wherever it sits in a long
+//! text: at the start, deep inside, between multi-byte characters and at the
+//! very end. A name ends at its last word, without the greeting or title
+//! before it or the full stop after it; and a name typed in lower case after
+//! "my name is" is found in text that otherwise uses capitals.
 #![allow(clippy::expect_used)]
 
 use veil::config::RedactionConfig;
@@ -39,4 +44,29 @@ fn names_are_found_at_their_place_anywhere_in_a_long_text() {
             assert_eq!(found[k * alone.len() + j], (entity, value, start + offset));
         }
     }
+}
+
+fn values(text: &str) -> Vec<&str> {
+    names(text).into_iter().map(|(_, value, _)| value).collect()
+}
+
+#[test]
+fn a_name_is_found_without_the_words_around_it() {
+    let found = values("Hey Siobhan! The invoice went to Dr. Kwame Mensah in Accra.");
+    assert!(found.contains(&"Siobhan") && found.contains(&"Kwame Mensah"), "{found:?}");
+    assert!(found.contains(&"Accra"), "the sentence's full stop is not part of it: {found:?}");
+    let found = values("Ciao Giulia, domani vado a Milano per incontrare quelli di Luxottica.");
+    assert!(found.contains(&"Milano") && found.contains(&"Luxottica"), "{found:?}");
+    assert!(found.iter().all(|v| !v.contains("incontrare")), "{found:?}");
+}
+
+#[test]
+fn a_name_in_lower_case_is_found_after_my_name_is() {
+    let text = "Hi, my name is kevin o'brien and I need a refund. I'm sure it was paid.";
+    let found = names(text);
+    assert!(
+        found.iter().any(|&(e, v, _)| e == Entity::Person && v == "kevin o'brien"),
+        "{found:?}"
+    );
+    assert!(found.iter().all(|&(_, v, _)| v != "sure"), "{found:?}");
 }
