@@ -144,7 +144,9 @@ def test_each_error_code(veil):
           403, "KEY_ID_MISMATCH")
     # Stale and future timestamps.
     now = datetime.datetime.now(datetime.timezone.utc)
-    for at in (now - datetime.timedelta(seconds=301), now + datetime.timedelta(seconds=301)):
+    # Ten seconds past the five-minute window: the message's timestamp has
+    # whole seconds, so a future one a second past it could land inside.
+    for at in (now - datetime.timedelta(seconds=310), now + datetime.timedelta(seconds=310)):
         text = message("keys.list", at=at)
         error(requests.post(url, json={"walletAddress": me.address, "message": text, "signature": sign(me, text)}),
               403, "MESSAGE_EXPIRED")
