@@ -60,7 +60,7 @@ pub fn spans_to_read(text: &str) -> Vec<(usize, usize)> {
 
 /// Words in lower case that a phrase presents as a name, in text that
 /// otherwise writes names with capitals ("Hi, my name is kevin o'brien",
-/// "I live in cork"): up to three words after the phrase, to the next
+/// "I live in cork", "thanks, dave"): up to three words after the phrase, to the next
 /// punctuation or function word. The model reads them, and what it tags
 /// there is kept although it has no capital.
 pub fn cued_names(text: &str) -> Vec<(usize, usize)> {
@@ -95,7 +95,8 @@ static CUE: LazyLock<Regex> = LazyLock::new(|| {
         "(?i)\\b(?:my name is|my name's|name is|i am|i'm|i’m|this is|call me|i live in|\
          i'm from|i am from|je m'appelle|je m’appelle|je suis|j'habite à|me llamo|\
          mi nombre es|soy|vivo en|ich bin|ich heiße|mein name ist|ich wohne in|mi chiamo|\
-         sono|abito a|meu nome é|eu sou|moro em|mijn naam is|ik ben|ik woon in) ",
+         sono|abito a|meu nome é|eu sou|moro em|mijn naam is|ik ben|ik woon in|\
+         thanks,?|thank you,|thx,?|cheers,?|regards,|best,|grazie,|merci,|danke,|gracias,) ",
     )
     .expect("cue pattern compiles")
 });
@@ -420,6 +421,10 @@ mod tests {
             "Hi, my name is kevin o'brien and I live in cork, ireland. I'm sure. Ich bin anna.";
         let cued: Vec<&str> = cued_names(text).into_iter().map(|(s, e)| &text[s..e]).collect();
         assert_eq!(cued, ["kevin o'brien", "cork", "anna"]);
+        // A name signed in lower case.
+        let text = "Can someone ping Raj?\nthanks, dave";
+        assert_eq!(cued_names(text), [(text.len() - 4, text.len())]);
+        assert!(cued_names("Thanks for the help, thanks again").is_empty());
         // Capitalised names need no cue; function words are no name.
         assert!(cued_names("My name is Anna. This is the end, I am not sure.").is_empty());
         assert!(spans_to_read("Sure. my name is kevin").contains(&(17, 22)));
