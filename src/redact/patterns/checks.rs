@@ -550,3 +550,70 @@ pub(super) fn check_address(text: &str, start: usize, end: usize) -> Option<Hit>
     }
     hit(start, end, 0.85)
 }
+
+/// Values of record fields that are no name: placeholders, types and
+/// schema words.
+const FIELD_PLACEHOLDERS: &[&str] = &[
+    "string",
+    "str",
+    "text",
+    "null",
+    "none",
+    "nil",
+    "undefined",
+    "n/a",
+    "na",
+    "unknown",
+    "example",
+    "required",
+    "optional",
+    "true",
+    "false",
+    "varchar",
+    "char",
+    "name",
+    "city",
+    "country",
+    "company",
+    "test",
+    "todo",
+    "tbd",
+    "redacted",
+    "anonymous",
+    "default",
+    "value",
+    "empty",
+];
+
+/// A record field's value (group 1 of a field rule) that reads as a name or
+/// a place: without its quotes, one to six words of letters (a place may
+/// have a number: "Paris 8e"), not a placeholder, a type or an identifier.
+pub(super) fn check_field(text: &str, start: usize, end: usize) -> Option<Hit> {
+    let raw = &text[start..end];
+    let quoted = raw.starts_with(['"', '\'']);
+    let inner = if quoted { &raw[1..raw.len() - 1] } else { raw };
+    let value = inner.trim().trim_end_matches(['.', ',']);
+    let from = start + usize::from(quoted) + (inner.len() - inner.trim_start().len());
+    let letters = value.chars().filter(|c| c.is_alphabetic()).count();
+    let identifier = value.contains(['_', '@', '/', '\\', '$', '%', '#', '{', '}', '`'])
+        || value.contains("://")
+        || (!value.contains(' ') && value.contains('.') && !value.ends_with('.'));
+    let words = value.split_whitespace().count();
+    let placeholder = FIELD_PLACEHOLDERS.contains(&value.to_lowercase().as_str())
+        || value.starts_with('<')
+        || value.chars().all(|c| !c.is_alphanumeric() || c == 'x' || c == 'X');
+    // Unquoted, a value in lower case is a type or a word of the code
+    // (`city: str`, `name = name`), not a name.
+    let unquoted_lower = !quoted && !value.starts_with(char::is_uppercase);
+    if letters < 2 || identifier || placeholder || unquoted_lower || !(1..=6).contains(&words) {
+        return None;
+    }
+    hit(from, from + value.len(), 0.85)
+}
+
+/// [`check_field`] for a person's name, which has no digits
+/// (`"customer_name": "Customer 42"` is a label).
+pub(super) fn check_name_field(text: &str, start: usize, end: usize) -> Option<Hit> {
+    check_field(text, start, end)
+        .filter(|h| !text[h.start..h.end].contains(|c: char| c.is_ascii_digit()))
+}

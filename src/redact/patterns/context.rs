@@ -97,6 +97,21 @@ pub(super) static URL_START: ContextWords = ContextWords::new(&["://", "www."]);
 pub(super) static SPOKEN_SECRET: ContextWords = ContextWords::new(&["password", "passcode", "pin"]);
 /// Where a bearer token follows.
 pub(super) static BEARER: ContextWords = ContextWords::new(&["bearer"]);
+/// A part of every key name of a record field that holds a name or a place
+/// (`first_name`, `lastName`, `city`, `employer`).
+pub(super) static FIELD_KEY_PARTS: ContextWords = ContextWords::new(&[
+    "name",
+    "city",
+    "town",
+    "village",
+    "country",
+    "birthplace",
+    "hometown",
+    "company",
+    "employer",
+    "organization",
+    "organisation",
+]);
 /// A part of every key name of an assigned secret (`db_password=`, `apikey:`).
 pub(super) static KEY_NAME_PARTS: ContextWords =
     ContextWords::new(&["pass", "pwd", "secret", "key", "token"]);

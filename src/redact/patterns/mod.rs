@@ -192,6 +192,15 @@ impl Patterns {
             rule(Entity::Location, &address, 0, check_address, &NO_CONTEXT)?
             // A street address has a house number within a few words.
             .within(Scope::NumberRuns { min_digits: 1, before: 72, after: 72 }),
+            rule(Entity::Person, &field_pattern(PERSON_FIELDS), 1, check_name_field, &NO_CONTEXT)?
+                .within(FIELD_SCOPE)
+                .needing(b""),
+            rule(Entity::Location, &field_pattern(PLACE_FIELDS), 1, check_field, &NO_CONTEXT)?
+                .within(FIELD_SCOPE)
+                .needing(b""),
+            rule(Entity::Organization, &field_pattern(ORG_FIELDS), 1, check_field, &NO_CONTEXT)?
+                .within(FIELD_SCOPE)
+                .needing(b""),
             rule(Entity::DateTime, &date, 0, check_birth_date, &BIRTH_CONTEXT)?
             // `check_birth_date` looks 160 bytes before a date and 12 after it.
             .within(Scope::Near { words: &BIRTH_SCOPE, before: 12 + 48, after: 160 + 48 }),
@@ -203,6 +212,27 @@ impl Patterns {
     pub fn entities(&self) -> EntitySet {
         self.rules.iter().map(|r| r.entity).collect()
     }
+}
+
+/// Record fields whose value is a person's name (`"first_name": "Ana"`,
+/// `lastName: Okafor`, `customer_name='Li Wei'`).
+const PERSON_FIELDS: &str = r"(?:first|last|given|family|full|middle|maiden|sur|fore|customer|contact|patient|employee|account[_\-]?holder|card[_\-]?holder|recipient|sender)[_\-]?name|surname";
+/// Record fields whose value is a place.
+const PLACE_FIELDS: &str =
+    r"city|town|village|country|birth[_\-]?place|place[_\-]?of[_\-]?birth|home[_\-]?town";
+/// Record fields whose value is an organisation.
+const ORG_FIELDS: &str =
+    r"company(?:[_\-]?name)?|employer(?:[_\-]?name)?|organi[sz]ation(?:[_\-]?name)?";
+/// A field's key is at most 24 bytes before its value, which ends within 80.
+const FIELD_SCOPE: Scope = Scope::Near { words: &FIELD_KEY_PARTS, before: 24, after: 80 };
+
+/// A record field `key: value`, `key = value` or `"key": "value"` with one
+/// of `keys` (any case, as a whole key), its value in group 1: quoted, or
+/// unquoted to the end of the line or the next separator.
+fn field_pattern(keys: &str) -> String {
+    format!(
+        r#"(?i:(?:^|[^A-Za-z0-9_])(?:{keys}))["']?[ \t]*[:=][ \t]*("[^"\n]{{1,64}}"|'[^'\n]{{1,64}}'|[^\s"',;:=<>{{}}\[\]()|][^\n"',;:=<>{{}}\[\]()|]{{0,63}})"#
+    )
 }
 
 /// Street addresses as the countries we serve write them: a house number
@@ -297,6 +327,13 @@ impl Rule {
     /// Runs the regex only in these regions of a text (see [`Scope`]).
     fn within(mut self, scope: Scope) -> Self {
         self.scope = scope;
+        self
+    }
+
+    /// Runs the regex only on texts that hold one of these bytes (none: on
+    /// every text).
+    fn needing(mut self, needs: &'static [u8]) -> Self {
+        self.needs = needs;
         self
     }
 }
@@ -515,6 +552,20 @@ mod tests {
         finds("the Password   is   hunter2-x", Entity::Secret, "hunter2-x");
         finds("my pin was 4821", Entity::Secret, "4821");
         nothing("spinning the opinion piece, was it?");
+    }
+
+    #[test]
+    fn record_fields_hold_names_and_places() {
+        let json = r#"{"first_name": "Oluwaseun", "lastName": "O'Neill", "city": "Porto Alegre"}"#;
+        finds(json, Entity::Person, "Oluwaseun");
+        finds(json, Entity::Person, "O'Neill");
+        finds(json, Entity::Location, "Porto Alegre");
+        finds("company_name=Acme Widgets Ltd\n", Entity::Organization, "Acme Widgets Ltd");
+        finds("employer: Dangote Group", Entity::Organization, "Dangote Group");
+        // Types, placeholders, identifiers and labels are not values.
+        nothing("first_name: str\ncity: Optional[str]\nlast_name = user.last_name");
+        nothing(r#""city": "string", "company": "<company>", "customer_name": "Customer 42""#);
+        nothing(r#""filename": "report.pdf", "hostname": "db.internal", "state": "pending""#);
     }
 
     #[test]
