@@ -7,7 +7,7 @@
 //! (`INFO`, `GET`). Code, logs, JSON and most chat lines have none, and the
 //! model never reads them. Within the lines that have one, the model reads
 //! only those words, with a few tokens around them as context
-//! ([`spans_to_read`]); a line in capitals throughout is read whole. Text
+//! ([`spans_to_read_with`]); a line in capitals throughout is read whole. Text
 //! without any capital (chat typed in lower case) is read whole.
 
 use std::collections::HashSet;
@@ -33,10 +33,16 @@ pub fn lines_to_read(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// `(start, end)` byte ranges the NER model needs to read: in cased text,
-/// each word that may be (part of) a name, or a whole line in capitals;
-/// in text without capitals, every line.
+/// [`spans_to_read_with`] the text's own [`cued_names`].
+#[cfg(test)]
 pub fn spans_to_read(text: &str) -> Vec<(usize, usize)> {
+    spans_to_read_with(text, &cued_names(text))
+}
+
+/// `(start, end)` byte ranges the NER model needs to read: in cased text,
+/// each word that may be (part of) a name, a whole line in capitals, and
+/// the `cued` words ([`cued_names`]); in text without capitals, every line.
+pub fn spans_to_read_with(text: &str, cued: &[(usize, usize)]) -> Vec<(usize, usize)> {
     if !text.chars().any(char::is_uppercase) {
         return lines_to_read(text);
     }
@@ -49,9 +55,8 @@ pub fn spans_to_read(text: &str) -> Vec<(usize, usize)> {
         }
         out.extend(candidates(line, false).into_iter().map(|(s, e)| (start + s, start + e)));
     }
-    let cued = cued_names(text);
     if !cued.is_empty() {
-        out.extend(cued);
+        out.extend_from_slice(cued);
         out.sort_unstable();
         out.dedup();
     }
@@ -65,6 +70,9 @@ pub fn spans_to_read(text: &str) -> Vec<(usize, usize)> {
 /// there is kept although it has no capital.
 pub fn cued_names(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
+    if !text.chars().any(char::is_uppercase) {
+        return out; // text in lower case is read whole
+    }
     for cue in CUE.find_iter(text) {
         let (mut at, mut end) = (cue.end(), cue.end());
         for _ in 0..3 {

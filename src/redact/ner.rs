@@ -171,6 +171,8 @@ fn softmax_argmax(logits: &[f32]) -> (usize, f32) {
 /// One text's tokens and the windows that run over them.
 struct Prepared {
     text: usize,
+    /// The lower-case words a phrase presents as a name ([`gate::cued_names`]).
+    cued: Vec<(usize, usize)>,
     ids: Vec<i64>,
     offsets: Vec<(usize, usize)>,
     windows: Vec<Window>,
@@ -264,7 +266,8 @@ impl Redactor for Ner {
     ) -> Result<Vec<Vec<Finding>>, RedactError> {
         let mut prepared = Vec::new();
         for (t, text) in texts.iter().enumerate() {
-            let spans = super::gate::spans_to_read(text);
+            let cued = super::gate::cued_names(text);
+            let spans = super::gate::spans_to_read_with(text, &cued);
             if spans.is_empty() {
                 continue;
             }
@@ -293,7 +296,7 @@ impl Redactor for Ner {
                 }
             }
             let windows = windows_over(&reads);
-            prepared.push(Prepared { text: t, ids, offsets, windows });
+            prepared.push(Prepared { text: t, cued, ids, offsets, windows });
         }
         let slices: Vec<&[i64]> = prepared
             .iter()
@@ -310,7 +313,7 @@ impl Redactor for Ner {
                     tokens[w.start + lo..w.start + hi].copy_from_slice(&pred[lo..hi]);
                 }
             }
-            all[p.text] = self.spans(texts[p.text], &p.offsets, &tokens, wanted);
+            all[p.text] = self.spans(texts[p.text], &p.cued, &p.offsets, &tokens, wanted);
         }
         Ok(all)
     }
@@ -320,6 +323,7 @@ impl Ner {
     fn spans(
         &self,
         text: &str,
+        cued: &[(usize, usize)],
         offsets: &[(usize, usize)],
         tokens: &[(usize, f32)],
         wanted: EntitySet,
@@ -327,11 +331,10 @@ impl Ner {
         let mut out: Vec<Finding> = Vec::new();
         let mut current: Option<(Entity, usize, usize, f32, u32)> = None;
         let cased = text.chars().any(char::is_uppercase);
-        let cued = if cased { super::gate::cued_names(text) } else { Vec::new() };
         let close = |c: Option<(Entity, usize, usize, f32, u32)>, out: &mut Vec<Finding>| {
             if let Some((entity, start, end, sum, n)) = c {
                 let (start, end) = widen(text, start, end);
-                for (entity, s, e) in names_in(text, start, end, entity, cased, &cued) {
+                for (entity, s, e) in names_in(text, start, end, entity, cased, cued) {
                     if !plausible(entity, &text[s..e]) || in_product_token(text, s, e) {
                         continue;
                     }
