@@ -1,0 +1,220 @@
+//! What each rule finds and, as important, what it leaves alone.
+
+use super::*;
+
+fn found(text: &str) -> Vec<(Entity, String)> {
+    let p = Patterns::new().unwrap();
+    let mut out = Vec::new();
+    p.find(text, EntitySet::all(), &mut out).unwrap();
+    out.into_iter()
+        .filter(|f| f.score >= 0.5)
+        .map(|f| (f.entity, text[f.start..f.end].to_owned()))
+        .collect()
+}
+
+fn finds(text: &str, entity: Entity, value: &str) {
+    let got = found(text);
+    assert!(
+        got.iter().any(|(e, v)| *e == entity && v == value),
+        "{entity} {value:?} not in {got:?} for {text:?}"
+    );
+}
+
+fn nothing(text: &str) {
+    let got = found(text);
+    assert!(got.is_empty(), "{text:?} gave {got:?}");
+}
+
+#[test]
+fn rules_scoped_near_their_words_find_values_at_the_edges() {
+    finds("https://intranet.example.org/u/42", Entity::Url, "https://intranet.example.org/u/42");
+    finds("see WWW.EXAMPLE.ORG/docs.", Entity::Url, "WWW.EXAMPLE.ORG/docs");
+    let token = "eyZ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9abc";
+    finds(&format!("Authorization: BEARER {token}"), Entity::Secret, token);
+    finds("the Password   is   hunter2-x", Entity::Secret, "hunter2-x");
+    finds("my pin was 4821", Entity::Secret, "4821");
+    nothing("spinning the opinion piece, was it?");
+}
+
+#[test]
+fn record_fields_hold_names_and_places() {
+    let json = r#"{"first_name": "Oluwaseun", "lastName": "O'Neill", "city": "Porto Alegre"}"#;
+    finds(json, Entity::Person, "Oluwaseun");
+    finds(json, Entity::Person, "O'Neill");
+    finds(json, Entity::Location, "Porto Alegre");
+    finds("company_name=Acme Widgets Ltd\n", Entity::Organization, "Acme Widgets Ltd");
+    finds("employer: Dangote Group", Entity::Organization, "Dangote Group");
+    // Types, placeholders, identifiers and labels are not values.
+    nothing("first_name: str\ncity: Optional[str]\nlast_name = user.last_name");
+    nothing(r#""city": "string", "company": "<company>", "customer_name": "Customer 42""#);
+    nothing(r#""filename": "report.pdf", "hostname": "db.internal", "state": "pending""#);
+}
+
+#[test]
+fn cards_need_luhn_and_a_brand() {
+    finds("card 4111 1111 1111 1111 exp 12/27", Entity::CreditCard, "4111 1111 1111 1111");
+    finds("amex 3782-822463-10005", Entity::CreditCard, "3782-822463-10005");
+    finds("pay with 5555555555554444 today", Entity::CreditCard, "5555555555554444");
+    // A label on the line above is not this value's label.
+    finds(
+        "Phone: +1 415 555 0134\nCard: 4539 1488 0343 6467",
+        Entity::CreditCard,
+        "4539 1488 0343 6467",
+    );
+    finds("Order #1182, card 4539 1488 0343 6467", Entity::CreditCard, "4539 1488 0343 6467");
+    finds("card 45391488 0343 6467 exp", Entity::CreditCard, "45391488 0343 6467");
+    nothing("card 4111 1111 1111 1112");
+    nothing("uuid 9b2e7f9c-1c11-4a4e-8f0e-7d5d3a0c9f11");
+}
+
+#[test]
+fn ssn_rules_and_context() {
+    finds("SSN: 123-45-6788", Entity::UsSsn, "123-45-6788");
+    finds("social security number 536 22 1234", Entity::UsSsn, "536 22 1234");
+    nothing("ssn 000-12-3456 and 666-12-3456");
+    nothing("order 536221234 shipped");
+}
+
+#[test]
+fn ips_are_parsed_not_versions() {
+    finds("server at 192.168.1.20 is down", Entity::IpAddress, "192.168.1.20");
+    finds("ping 2001:db8::8a2e:370:7334 now", Entity::IpAddress, "2001:db8::8a2e:370:7334");
+    nothing("upgrade to version 1.2.3.4 soon");
+    nothing("release 10.0.19041.1266 and 999.1.1.1");
+    nothing("at 12:30:45 the call ended");
+    nothing("use std::fs::File and Add::add");
+}
+
+#[test]
+fn iban_needs_mod97() {
+    finds(
+        "IBAN DE89 3704 0044 0532 0130 00 THANKS",
+        Entity::IbanCode,
+        "DE89 3704 0044 0532 0130 00",
+    );
+    finds("GB82WEST12345698765432", Entity::IbanCode, "GB82WEST12345698765432");
+    nothing("GB82WEST12345698765431");
+}
+
+#[test]
+fn phones_in_many_formats() {
+    finds("call +44 20 7946 0958 now", Entity::PhoneNumber, "+44 20 7946 0958");
+    finds("Phone: (415) 555-2671", Entity::PhoneNumber, "(415) 555-2671");
+    finds("tel. 030 12345678", Entity::PhoneNumber, "030 12345678");
+    finds("+33 6 12 34 56 78", Entity::PhoneNumber, "+33 6 12 34 56 78");
+    nothing("on 2024-03-15 at 10:30");
+    nothing("total 1234567 rows");
+}
+
+#[test]
+fn emails_urls_crypto() {
+    finds("mail jane.doe+x@example.co.uk.", Entity::EmailAddress, "jane.doe+x@example.co.uk");
+    finds("see https://example.com/a?b=1).", Entity::Url, "https://example.com/a?b=1");
+    finds(
+        "send to 0x52908400098527886E0F7030069857D2E4169EE7",
+        Entity::Crypto,
+        "0x52908400098527886E0F7030069857D2E4169EE7",
+    );
+    finds(
+        "btc 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+        Entity::Crypto,
+        "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+    );
+    finds(
+        "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+        Entity::Crypto,
+        "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+    );
+    nothing("0x52908400098527886e0F7030069857D2E4169EE7 is a bad checksum");
+    nothing("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3");
+}
+
+#[test]
+fn assigned_secrets_keep_ampersands_outside_query_strings() {
+    finds("db:\n  password: Tr0ub4dor&3\n", Entity::Secret, "Tr0ub4dor&3");
+    finds("GET /login?password=hunter22&user=bob", Entity::Secret, "hunter22");
+}
+
+#[test]
+fn secrets_by_family() {
+    finds(
+        "OPENAI_API_KEY=sk-proj-AbC123dEf456GhI789jKl012",
+        Entity::Secret,
+        "sk-proj-AbC123dEf456GhI789jKl012",
+    );
+    finds("id AKIAIOSFODNN7EXAMPLE", Entity::Secret, "AKIAIOSFODNN7EXAMPLE");
+    finds(
+        "token ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        Entity::Secret,
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    );
+    finds("db password=hunter2!", Entity::Secret, "hunter2!");
+    finds(r#"{"password": "S3cr3t-Pa55"}"#, Entity::Secret, "S3cr3t-Pa55");
+    nothing("password: ${DB_PASSWORD}");
+    finds("postgres://app:Zx9-pw@db.internal/app", Entity::Secret, "Zx9-pw");
+    nothing("DATABASE_URL=postgres://app@db.internal/app");
+    nothing("the sk-learn-library-is-great-for-ml");
+}
+
+#[test]
+fn values_side_by_side_in_one_number_run() {
+    // The card is sure, so its groups are not tried as phone numbers;
+    // the phone number glued to it is still found.
+    let text = "pay 4111 1111 1111 1111 +44 20 7946 0958 now";
+    finds(text, Entity::CreditCard, "4111 1111 1111 1111");
+    finds(text, Entity::PhoneNumber, "+44 20 7946 0958");
+    let got = found(text);
+    assert!(
+        !got.iter().any(|(e, v)| *e == Entity::PhoneNumber && v.starts_with("4111")),
+        "{got:?}"
+    );
+    // Covered spans merge, and only whole containment counts.
+    let mut covered = Covered::default();
+    covered.add(vec![(10, 20), (0, 5), (18, 30)]);
+    assert!(covered.contains(0, 5) && covered.contains(12, 29));
+    assert!(!covered.contains(4, 12) && !covered.contains(25, 31));
+    covered.add(vec![(40, 50), (3, 8), (29, 35)]);
+    assert_eq!(covered.0, [(0, 8), (10, 35), (40, 50)]);
+}
+
+#[test]
+fn street_addresses_as_each_country_writes_them() {
+    for (text, value) in [
+        ("ship to 221B Baker Street, London NW1 6XE please", "221B Baker Street, London NW1 6XE"),
+        (
+            "at 1600 Pennsylvania Avenue NW, Washington, DC 20500.",
+            "1600 Pennsylvania Avenue NW, Washington, DC 20500",
+        ),
+        ("for 42 Wallaby Way, Sydney NSW 2000.", "42 Wallaby Way, Sydney NSW 2000"),
+        ("moved to 12 Oak Ridge Rd., Apt 4B, Springfield", "12 Oak Ridge Rd., Apt 4B, Springfield"),
+        ("Adresse: Hauptstraße 5, 10115 Berlin. Oder", "Hauptstraße 5, 10115 Berlin"),
+        ("oder Berliner Straße 12a", "Berliner Straße 12a"),
+        ("au 12, rue de Rivoli, 75001 Paris.", "12, rue de Rivoli, 75001 Paris"),
+        ("en Calle de Alcalá 45, Madrid. La", "Calle de Alcalá 45, Madrid"),
+        ("in Via Roma 10; ufficio", "Via Roma 10"),
+        ("para Rua Augusta, 27, Lisboa", "Rua Augusta, 27, Lisboa"),
+        ("Keizersgracht 123, Amsterdam", "Keizersgracht 123, Amsterdam"),
+        ("write to PO Box 1234, Austin TX.", "PO Box 1234, Austin TX"),
+    ] {
+        finds(text, Entity::Location, value);
+    }
+    // A number before capitalised words is not an address without a
+    // name word and a street word, nor after another number.
+    for text in [
+        "Top 10 Lake Hikes",
+        "Chapter 3 Way Forward",
+        "we shipped 1.2 Main Street features",
+        "Windows 11 Pro",
+        "3 Apple Watch bands",
+    ] {
+        nothing(text);
+    }
+}
+
+#[test]
+fn dates_only_of_birth() {
+    finds("born on 14 March 1987 in", Entity::DateTime, "14 March 1987");
+    finds("DOB: 1987-03-14", Entity::DateTime, "1987-03-14");
+    nothing("deployed on 2024-03-14 at noon");
+    nothing("born on 2024-13-45");
+}
