@@ -95,11 +95,10 @@ pub(super) fn check_assigned_secret(text: &str, start: usize, end: usize) -> Opt
         || v.chars().all(|c| c == '*' || c == 'x' || c == 'X' || c == '.' || c == '•')
         || v.starts_with("${")
         || v.starts_with("{{")
-        || v.starts_with('$')
-        || v.starts_with('%')
+        || variable_reference(v)
         || v.starts_with('<')
         || v.starts_with('[')
-        || v.starts_with('(')
+        || (v.starts_with('(') && v.ends_with(')'))
         || v.starts_with("os.")
         || v.starts_with("process.env")
         || v.starts_with("env(")
@@ -135,10 +134,38 @@ pub(super) fn check_assigned_secret(text: &str, start: usize, end: usize) -> Opt
     hit(start, end, score)
 }
 
+/// A reference to a value kept elsewhere, not the value: `$DB_PASSWORD`,
+/// `$password`, `$dbPassword`, `%PASSWORD%`, `%s`, `%(password)s`. A
+/// password that merely starts with `$` or `%` mixes cases and digits
+/// (`$SAsrCwn99`).
+fn variable_reference(v: &str) -> bool {
+    let name = |n: &str| {
+        n.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && n.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+            && (!n.bytes().any(|c| c.is_ascii_uppercase())
+                || !n.bytes().any(|c| c.is_ascii_lowercase())
+                || !n.bytes().any(|c| c.is_ascii_digit()))
+    };
+    if let Some(rest) = v.strip_prefix('$') {
+        return rest.starts_with('{') || rest.starts_with('(') || name(rest);
+    }
+    v.strip_prefix('%').is_some_and(|rest| {
+        rest.starts_with('(')
+            || matches!(rest, "s" | "d")
+            || rest.strip_suffix('%').is_some_and(name)
+    })
+}
+
 pub(super) fn check_email(text: &str, start: usize, end: usize) -> Option<Hit> {
     let s = &text[start..end];
-    // `scheme://user@host` is a URL's user, not a mailbox.
-    if text[..start].ends_with("://") {
+    // `scheme://user@host` and `scheme://user:password@host` hold a URL's
+    // user (and password, which the secret rule finds), not a mailbox; an
+    // address in a URL's path or query (`?to=ann@example.org`) is one.
+    let token = &preceding(text, start, 256);
+    let token = &token[token.iter().rposition(u8::is_ascii_whitespace).map_or(0, |i| i + 1)..];
+    if let Some(i) = memchr::memmem::rfind(token, b"://")
+        && !token[i + 3..].iter().any(|c| matches!(c, b'/' | b'?' | b'#'))
+    {
         return None;
     }
     let (local, domain) = s.split_once('@')?;
@@ -263,7 +290,9 @@ pub(super) fn check_card(text: &str, start: usize, end: usize) -> Option<Hit> {
     let s = &text[start..end];
     let owned = digits_of(s);
     let digits: &str = &owned;
-    if !(13..=19).contains(&digits.len()) || !checksum::luhn_valid(digits) {
+    // Maestro issues 12-digit cards; other brands start at 13.
+    let short = digits.len() == 12;
+    if !(12..=19).contains(&digits.len()) || !checksum::luhn_valid(digits) {
         return None;
     }
     if digits.bytes().all(|b| b == digits.as_bytes()[0]) {
@@ -282,12 +311,13 @@ pub(super) fn check_card(text: &str, start: usize, end: usize) -> Option<Hit> {
         let card_like = matches!(
             groups.as_slice(),
             [4, 4, 4, 4] | [4, 4, 4, 4, 3] | [4, 6, 5] | [4, 6, 4] | [4, 4, 4, 4, 1..=3]
-        ) || (digits.len() == 16 && groups.iter().all(|g| g % 4 == 0));
+        ) || (digits.len() == 16 && groups.iter().all(|g| g % 4 == 0))
+            || (short && groups == [4, 4, 4]);
         if !card_like {
             return None;
         }
     }
-    if !known_card_prefix(digits) {
+    if !(if short { maestro_prefix(digits) } else { known_card_prefix(digits) }) {
         return None;
     }
     // The label of this value is on its own line: a "Phone:" on the line
@@ -302,10 +332,19 @@ pub(super) fn check_card(text: &str, start: usize, end: usize) -> Option<Hit> {
             .any(|w| says(w));
     let score = match (separated, id_like) {
         (_, true) => 0.35,
+        // Twelve bare digits are as often an id: a card only in context.
+        (false, false) if short => 0.45,
         (true, false) => 0.95,
         (false, false) => 0.8,
     };
     hit(start, end, score)
+}
+
+/// Maestro's issuer prefixes, the one brand with 12-digit cards.
+fn maestro_prefix(d: &str) -> bool {
+    let p = |k: usize| d.get(..k).and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
+    matches!(p(4), 5018 | 5020 | 5038 | 6304 | 6390 | 6759 | 6761..=6763)
+        || (56..=58).contains(&p(2))
 }
 
 /// Issuer prefixes (IIN ranges) of the major networks, with their lengths.
@@ -318,12 +357,14 @@ pub(super) fn known_card_prefix(d: &str) -> bool {
             (51..=55).contains(&p(2)) && n == 16
                 || (p(2) == 50 || (56..=58).contains(&p(2))) && (12..=19).contains(&n)
         }
-        b'2' => (2221..=2720).contains(&p(4)) && n == 16,
+        // Mastercard's 2-series, and JCB's 15-digit cards.
+        b'2' => (2221..=2720).contains(&p(4)) && n == 16 || p(4) == 2131 && n == 15,
         b'3' => {
             (matches!(p(2), 34 | 37) && n == 15)
                 || ((300..=305).contains(&p(3)) || matches!(p(2), 36 | 38 | 39))
                     && (14..=19).contains(&n)
-                || (3528..=3589).contains(&p(4)) && (16..=19).contains(&n)
+                // JCB: 3528-3589 assigned, the rest of 35 reserved for it.
+                || p(2) == 35 && (16..=19).contains(&n)
         }
         b'6' => {
             (p(4) == 6011
@@ -399,12 +440,15 @@ pub(super) fn check_phone(text: &str, start: usize, end: usize) -> Option<Hit> {
     {
         return None;
     }
+    // An extension ("x204", " ext. 12") is part of the finding, not of the
+    // number the rules below read.
+    let s = without_extension(s);
     let owned = digits_of(s);
     let d: &str = &owned;
     if !(7..=15).contains(&d.len()) || d.bytes().all(|b| b == d.as_bytes()[0]) {
         return None;
     }
-    let mut separators = s.bytes().filter(|b| matches!(b, b' ' | b'.' | b'-'));
+    let mut separators = s.bytes().filter(|b| matches!(b, b' ' | b'.' | b'-' | b'/'));
     let (has_separator, only_dots) = match separators.next() {
         Some(first) => (true, first == b'.' && separators.all(|b| b == b'.')),
         None => (false, true),
@@ -425,7 +469,7 @@ pub(super) fn check_phone(text: &str, start: usize, end: usize) -> Option<Hit> {
         }
         if s.starts_with('+') { 0.9 } else { 0.6 }
     } else if is_nanp(s) {
-        0.8
+        if nanp_plausible(s) { 0.8 } else { 0.6 }
     } else if d.starts_with('0') && has_separator && (9..=12).contains(&d.len()) {
         // National format with a trunk prefix: 030 1234567, 06 12 34 56 78.
         0.65
@@ -437,7 +481,31 @@ pub(super) fn check_phone(text: &str, start: usize, end: usize) -> Option<Hit> {
     hit(start, end, score)
 }
 
+/// `s` without a phone extension at its end ("x204", " ext. 12",
+/// " extension 7"), or all of `s` when it has none.
+pub(super) fn without_extension(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut i = b.len();
+    let digits = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+    if !(1..=6).contains(&digits) {
+        return s;
+    }
+    i -= digits;
+    i -= usize::from(i > 0 && matches!(b[i - 1], b' ' | b'\t'));
+    i -= usize::from(i > 0 && b[i - 1] == b'.');
+    let head = &s[..i];
+    let lower = head.to_ascii_lowercase();
+    let Some(word) = ["extension", "extn", "ext", "x"].into_iter().find(|w| lower.ends_with(w))
+    else {
+        return s;
+    };
+    let number = head[..head.len() - word.len()].trim_end_matches([' ', '\t', ',']);
+    if number.ends_with(|c: char| c.is_ascii_digit() || c == ')') { number } else { s }
+}
+
 /// North American format: (AAA) EEE-SSSS, AAA-EEE-SSSS, AAA.EEE.SSSS.
+/// The grouping is the evidence; [`nanp_plausible`] says whether the
+/// digits are also a number the plan could assign.
 pub(super) fn is_nanp(s: &str) -> bool {
     let owned = digits_of(s);
     let d: &str = &owned;
@@ -445,8 +513,6 @@ pub(super) fn is_nanp(s: &str) -> bool {
     if d.len() != 10 {
         return false;
     }
-    let b = d.as_bytes();
-    let plausible = (b'2'..=b'9').contains(&b[0]) && (b'2'..=b'9').contains(&b[3]);
     let mut groups = [0_usize; 5];
     let mut n = 0;
     for g in s.split([' ', '.', '-', '(', ')']).filter(|g| !g.is_empty()) {
@@ -456,7 +522,16 @@ pub(super) fn is_nanp(s: &str) -> bool {
         groups[n] = g.len();
         n += 1;
     }
-    plausible && matches!(&groups[..n], [3, 3, 4] | [1, 3, 3, 4])
+    matches!(&groups[..n], [3, 3, 4] | [1, 3, 3, 4])
+}
+
+/// Whether a North American number's area code and exchange start with 2-9,
+/// as the numbering plan assigns them.
+fn nanp_plausible(s: &str) -> bool {
+    let owned = digits_of(s);
+    let d: &str = &owned;
+    let b = d.strip_prefix('1').filter(|_| d.len() == 11).unwrap_or(d).as_bytes();
+    b.len() == 10 && (b'2'..=b'9').contains(&b[0]) && (b'2'..=b'9').contains(&b[3])
 }
 
 pub(super) fn looks_like_date(s: &str) -> bool {

@@ -128,7 +128,7 @@ impl Patterns {
             .within(Scope::Near { words: &BEARER, before: 0, after: 48 }),
             rule(
                 Entity::EmailAddress,
-                r"(?i)\b[a-z0-9][a-z0-9._%+\-]{0,63}@(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b",
+                r"(?i)\b[a-z0-9][a-z0-9._%+'\-]{0,63}@(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b",
                 0,
                 check_email,
                 &NO_CONTEXT,
@@ -177,11 +177,13 @@ impl Patterns {
             )?,
             rule(
                 Entity::PhoneNumber,
-                r"(?:\+|\b00)?(?:\(\d{1,5}\)|\b\d{1,5})(?:[ .\-]?\(\d{1,5}\)|[ .\-]?\d{1,6}){1,6}\b",
+                r"(?:\+|\b00)?(?:\(\d{1,5}\)|\b\d{1,5})(?:[ .\-/]?\(\d{1,5}\)|[ .\-/]?\d{1,6}){1,6}(?:[ \t]?(?i:x|ext\.?|extn\.?|extension)[ \t]?\d{1,6})?\b",
                 0,
                 check_phone,
                 &PHONE_CONTEXT,
-            )?,
+            )?
+            // Room after the number for an extension (" extension 12345").
+            .within(Scope::NumberRuns { min_digits: 7, before: 4, after: 18 }),
             rule(
                 Entity::Crypto,
                 r"\b0x[0-9a-fA-F]{40}\b|(?i:\b(?:bc|tb|ltc)1[02-9ac-hj-np-z]{8,87}\b)|\b[13LMmn2][1-9A-HJ-NP-Za-km-z]{25,34}\b",
@@ -243,46 +245,61 @@ fn field_pattern(keys: &str) -> String {
 /// word (USPS and Royal Mail suffixes), so "Top 10 Lake Hikes" is not one.
 fn street_address_pattern() -> String {
     let sp = "[ \\t]{1,3}";
-    let cap = "[A-ZÀ-ÖØ-Þ]";
-    let name = format!("{cap}[A-Za-zÀ-ÖØ-öø-ÿ'’.\\-]*");
+    // Latin-1 and Latin Extended-A capitals ("Łódź", "Şişli", "Čapek").
+    let cap = "[A-ZÀ-ÖØ-ÞĀ-ž]";
+    let name = format!("{cap}[A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\\-]*");
     // USPS street suffixes and their abbreviations, less the ones that are
     // also everyday nouns after a number ("Club", "Center", "Union").
-    let en_suffix = "Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|Ways|Terrace|Ter|Close|Crescent|Cres|Squares?|Sq|Parkway|Pkwy|Highway|Hwy|Circles?|Cir|Trail|Trl|Row|Grove|Mews|Gardens?|Gdns|Walks?|Loop|Alley|Aly|Plaza|Plz|Pike|Turnpike|Tpke|Expressway|Expy|Freeway|Fwy|Causeway|Ridges?|Crossing|Xing|Coves?|Hills?|Heights|Hts|Bypass|Commons?|Estates?|Glens?|Harbors?|Hollow|Junctions?|Landing|Manor|Meadows?|Oval|Parade|Esplanade|Embankment|Rise|Vale|Wynd|Quay|Wharf|Broadway|Summit|Trace|Vista|Stations?|Bridge|Springs?|Plains?|Extensions?|Burgs?|Skyway|Points?|Falls|Ferry|Fields?|Forest|Forks?|Fort|Gateway|Haven|Isle|Knolls?|Lakes?|Mills?|Motorway|Mount|Mountains?|Orchard|Overpass|Pines?|Prairie|Ranch|Ridge|Shores?|Spur|Stream|Throughway|Track|Tunnel|Underpass|Valleys?|Viaduct|Views?|Villages?|Ville|Creek|Crest|Corners?|Cliffs?|Canyon|Brooks?|Bluffs?|Bend|Beach|Bayou|Arcade|Dale";
+    let en_suffix = "Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|Ways|Terrace|Ter|Close|Crescent|Cres|Squares?|Sq|Parkway|Pkwy|Highway|Hwy|Circles?|Cir|Trail|Trl|Row|Grove|Mews|Gardens?|Gdns|Walks?|Loop|Alley|Aly|Plaza|Plz|Pike|Turnpike|Tpke|Expressway|Expy|Freeway|Fwy|Causeway|Ridges?|Crossing|Xing|Coves?|Hills?|Heights|Hts|Bypass|Commons?|Estates?|Glens?|Harbors?|Hollow|Junctions?|Landing|Manor|Meadows?|Oval|Parade|Esplanade|Embankment|Rise|Vale|Wynd|Quay|Wharf|Broadway|Summit|Trace|Vista|Stations?|Bridge|Springs?|Plains?|Extensions?|Burgs?|Skyway|Points?|Falls|Ferry|Fields?|Forest|Forks?|Fort|Gateway|Haven|Isle|Knolls?|Lakes?|Mills?|Motorway|Mount|Mountains?|Orchard|Overpass|Pines?|Prairie|Ranch|Ridge|Shores?|Spur|Stream|Throughway|Track|Tunnel|Underpass|Valleys?|Viaduct|Views?|Villages?|Ville|Creek|Crest|Corners?|Cliffs?|Canyon|Brooks?|Bluffs?|Bend|Beach|Bayou|Arcade|Dale|Flats?|Groves|Branch|Camp|Cape|Crossroads?|Curve|Dam|Divide|Drives|Fords?|Forges?|Greens?|Inlets?|Islands?|Keys|Locks|Lodge|Manors|Mission|Neck|Parks?|Parkways|Passage|Path|Ports?|Radial|Ramp|Rapids?|Roads|Route|Shoals?|Spurs|Stravenue|Streets|Trafficway|Wells|Courts|Lights|Centers|Unions";
+    // Street words of Indian addresses ("Chahal Marg", "Samra Ganj").
+    let in_suffix = "Nagar|Ganj|Marg|Chowk|Zila|Bazaar|Bazar|Colony|Gali";
 
     let unit = format!(
         "(?:,?{sp}(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Room|Rm|#)\\.?{sp}?#?[0-9A-Za-z]{{1,5}}\\b)?"
     );
     let direction = format!("(?:{sp}(?:N|S|E|W|NE|NW|SE|SW)\\b)?");
     // "12 Baker Street", or a flat first: "Flat 3, 12 Baker Street",
-    // "Flat 88, Shaw Gardens" (British).
+    // "Flat 88, Shaw Gardens" (British); "H.No. 33, Chahal Marg", "08/19,
+    // Yogi Chowk" (Indian).
     let english = format!(
-        "(?:\\b(?:Flat|Apartment|Apt|Unit|Suite)\\.?{sp}\\d{{1,5}}[A-Za-z]?,?{sp}(?:\\d{{1,5}}[A-Za-z]?{sp})?|\\b\\d{{1,5}}[A-Za-z]?(?:-\\d{{1,5}})?{sp})(?:{name}{sp}){{1,3}}(?:{en_suffix})\\b\\.?{direction}{unit}"
+        "(?:\\b(?:Flat|Apartment|Apt|Unit|Suite)\\.?{sp}\\d{{1,5}}[A-Za-z]?,?{sp}(?:\\d{{1,5}}[A-Za-z]?{sp})?|(?:\\bH\\.?[ \\t]?No\\.?[ \\t]?|\\b)\\d{{1,5}}[A-Za-z]?(?:[-/]\\d{{1,5}})?,?{sp})(?:{name}{sp}){{1,3}}(?:{en_suffix}|{in_suffix})\\b\\.?{direction}{unit}"
     );
     let fr_particle = "(?:(?:de la|de l['’]|de|du|des|la|le|l['’]|d['’]|aux?)[ \\t]?)";
     let french = format!(
         "\\b\\d{{1,4}}(?:{sp}?(?:bis|ter))?,?{sp}(?i:rue|avenue|av\\.|boulevard|bd|place|chemin|allée|impasse|quai|route|cours|passage){sp}{fr_particle}?{name}(?:{sp}{fr_particle}?{name}){{0,3}}"
     );
-    let joined = "straße|strasse|str\\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|steig|pfad|straat|laan|gracht|plein|kade|singel|dijk|gatan|vägen|gata|gade|vej|veien";
+    let joined = "straße|strasse|str\\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|steig|pfad|straat|laan|gracht|plein|kade|singel|dijk|gatan|vägen|gata|gränd|stigen|torget|gade|vej|veien";
     let german = format!(
-        "\\b{cap}[A-Za-zÄÖÜäöüß\\-]*?(?:{joined}|-(?:Straße|Strasse|Weg|Gasse|Platz|Allee|Ring|Damm|Ufer|Chaussee)){sp}?\\d{{1,4}}(?:{sp}?[a-z]\\b)?|\\b{cap}[a-zäöüß\\-]+{sp}(?:Straße|Strasse|Str\\.|Weg|Gasse|Platz|Allee|Ring|Damm|Ufer|Chaussee){sp}\\d{{1,4}}[a-z]?\\b"
+        "\\b{cap}[A-Za-zÄÖÜäöüßÅåØøÆæ\\-]*?(?:{joined}|-(?:Straße|Strasse|Weg|Gasse|Platz|Allee|Ring|Damm|Ufer|Chaussee)){sp}?\\d{{1,4}}(?:{sp}?[a-z]\\b)?|\\b{cap}[a-zäöüß\\-]+{sp}(?:Straße|Strasse|Str\\.|Weg|Gasse|Platz|Allee|Ring|Damm|Ufer|Chaussee){sp}\\d{{1,4}}[a-z]?\\b"
     );
     let latin_particle = "(?:(?:de la|de los|de las|del|de|della|dello|delle|dei|degli|di|da|do|dos|das)[ \\t]{1,2})";
     let latin = format!(
-        "\\b(?:Calle|C/|C\\.|Avenida|Avda\\.?|Paseo|Plaza|Camino|Carrer|Carretera|Ronda|Travesía|Callejón|Pasaje|Glorieta|Via|Viale|Piazza|Piazzale|Corso|Vicolo|Largo|Strada|Contrada|Borgo|Lungomare|Salita|Traversa|Galleria|Rua|Travessa|Praça|Alameda){sp}{latin_particle}?{name}(?:{sp}{latin_particle}?{name}){{0,3}},?{sp}(?:(?:n\\.?[º°o]?|nº|no\\.?){sp}?)?\\d{{1,4}}[A-Za-z]?\\b"
+        "\\b(?:Calle|C/|C\\.|Avenida|Avda\\.?|Paseo|Plaza|Camino|Carrer|Carretera|Ronda|Travesía|Callejón|Pasaje|Glorieta|Via|Viale|Piazza|Piazzale|Corso|Vicolo|Largo|Strada|Contrada|Borgo|Lungomare|Salita|Traversa|Galleria|Rua|Travessa|Praça|Alameda|(?i:ul\\.|ulica|aleja|plac|os\\.|osiedle)){sp}{latin_particle}?{name}(?:{sp}{latin_particle}?{name}){{0,3}},?{sp}(?:(?:n\\.?[º°o]?|nº|no\\.?){sp}?)?\\d{{1,4}}[A-Za-z]?\\b{unit}"
+    );
+    // US military mail: "PSC 8197, Box 8361, APO AA 25688", "USNS Kim,
+    // FPO AE 09470", "Unit 4025 Box 1734, DPO AP 96522".
+    let military = format!(
+        "(?:\\b(?:PSC|Unit|CMR)[ \\t]\\d{{1,5}},?[ \\t]Box[ \\t]\\d{{1,5}}|\\bUSN?S[ \\t]{name}),?{sp}[ADF]PO[ \\t]A[AEP][ \\t]\\d{{5}}\\b"
     );
     let po_box = "\\b(?i:p\\.?[ \\t]?o\\.?[ \\t]?box|postfach|apartado(?: de correos)?|casella postale|boîte postale|bp)[ \\t]{1,3}\\d{1,6}\\b";
     // The locality after it: an optional postcode before the town (Europe),
     // the town, a state or region, a postcode after them (US, UK, Australia).
-    let postcode =
-        format!("\\d{{5}}(?:-\\d{{4}})?|\\d{{4}}|[A-Z]{{1,2}}\\d[A-Z0-9]?{sp}\\d[A-Z]{{2}}");
+    let postcode = format!(
+        "\\d{{5}}(?:-\\d{{3,4}})?|\\d{{6}}|\\d{{4}}|[A-Z]{{1,2}}\\d[A-Z0-9]?{sp}\\d[A-Z]{{2}}"
+    );
+    // Before the town: "10115 Berlin", "99-274 Dębica" (Poland), "749 01
+    // Lund" (Sweden), "2490 TZ Utrecht" (Netherlands).
+    let postcode_first = "(?:\\d{4,5}|\\d{2}-\\d{3}|\\d{3} \\d{2}|\\d{4}[ \\t]?[A-Z]{2}),?";
     // Town names without full stops, so the match ends with the sentence,
     // and with a lower-case second letter, so a postcode ("NW1 6XE") or a
     // state ("NSW") is not taken for one.
-    let town = format!("{cap}[a-zß-öø-ÿ'’\\-][A-Za-zÀ-ÖØ-öø-ÿ'’\\-]*");
+    // A hyphen joins words ("Aix-en-Provence"), not a postcode
+    // ("Bhagalpur-450306").
+    let town = "[A-ZÀ-ÖØ-ÞĀ-ž][a-zß-öø-ÿĀ-ž'’][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’]*(?:-[A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’]+)*";
     let locality = format!(
-        "(?:,?{sp}(?:\\d{{4,5}}{sp})?{town}(?:{sp}(?:(?:an der|am|im|bei|sur|sous|lès|en|de|del|di){sp})?{town}){{0,2}}(?:,?{sp}(?:[A-Z]{{2,3}}\\b|{town}))?(?:,?{sp}(?:{postcode})\\b)?)?"
+        "(?:[ \\t]?,?{sp}(?:{postcode_first}{sp})?{town}(?:{sp}(?:(?:an der|am|im|bei|sur|sous|lès|en|de|del|di){sp})?{town}){{0,2}}(?:,?{sp}(?:[A-Z]{{2,3}}\\b|{town}))?(?:(?:,?{sp}|-)(?:{postcode})\\b)?)?"
     );
-    format!("(?:{english}|{french}|{german}|{latin}|{po_box}){locality}")
+    format!("(?:{english}|{french}|{german}|{latin}|{military}|{po_box}){locality}")
 }
 
 fn rule(
@@ -296,7 +313,7 @@ fn rule(
     let pattern = pattern.replace(r"\b", r"(?-u:\b)").replace(r"\d", "[0-9]");
     let regex = regex::RegexBuilder::new(&pattern).size_limit(32 << 20).build()?;
     let digits = match entity {
-        Entity::CreditCard => 13..=19,
+        Entity::CreditCard => 12..=19,
         Entity::UsSsn => 9..=9,
         Entity::PhoneNumber => 7..=15,
         _ => 0..=0,

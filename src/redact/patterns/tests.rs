@@ -63,6 +63,12 @@ fn cards_need_luhn_and_a_brand() {
     );
     finds("Order #1182, card 4539 1488 0343 6467", Entity::CreditCard, "4539 1488 0343 6467");
     finds("card 45391488 0343 6467 exp", Entity::CreditCard, "45391488 0343 6467");
+    // JCB's 15- and 16-digit ranges; Maestro's 12 digits only in context.
+    finds("cc: 213138868958373", Entity::CreditCard, "213138868958373");
+    finds("Pay with 3503755807230466 please.", Entity::CreditCard, "3503755807230466");
+    finds("Maestro card 572128165774", Entity::CreditCard, "572128165774");
+    finds("pay with 5018 6737 9940 now", Entity::CreditCard, "5018 6737 9940");
+    nothing("order 572128165774 shipped");
     nothing("card 4111 1111 1111 1112");
     nothing("uuid 9b2e7f9c-1c11-4a4e-8f0e-7d5d3a0c9f11");
 }
@@ -102,6 +108,20 @@ fn phones_in_many_formats() {
     finds("Phone: (415) 555-2671", Entity::PhoneNumber, "(415) 555-2671");
     finds("tel. 030 12345678", Entity::PhoneNumber, "030 12345678");
     finds("+33 6 12 34 56 78", Entity::PhoneNumber, "+33 6 12 34 56 78");
+    // An extension is part of the value, glued on or spelled out.
+    finds("Reach her on 962.952.7601x89555 after 5pm", Entity::PhoneNumber, "962.952.7601x89555");
+    finds("phone: +1-437-586-5797x543", Entity::PhoneNumber, "+1-437-586-5797x543");
+    finds("call (415) 555-2671 ext. 23, or", Entity::PhoneNumber, "(415) 555-2671 ext. 23");
+    finds("call 020 7946 0958 extension 7.", Entity::PhoneNumber, "020 7946 0958 extension 7");
+    // North American grouping is evidence even where the area code is not
+    // one the plan assigns (test data and typos write such numbers).
+    finds("call me at 139-099-6030 today", Entity::PhoneNumber, "139-099-6030");
+    // An area code set off with a slash, as German and Hungarian write it.
+    finds("Tel. 030/12345678", Entity::PhoneNumber, "030/12345678");
+    finds("phone: 30/166 1318", Entity::PhoneNumber, "30/166 1318");
+    nothing("on 12/31/1999, 2024/03/14 or 3/4/2024 add 1/2 cup");
+    nothing("box 4521x12 shipped");
+    nothing("resolution 1920x1080 at 60 Hz");
     nothing("on 2024-03-15 at 10:30");
     nothing("total 1234567 rows");
 }
@@ -109,6 +129,12 @@ fn phones_in_many_formats() {
 #[test]
 fn emails_urls_crypto() {
     finds("mail jane.doe+x@example.co.uk.", Entity::EmailAddress, "jane.doe+x@example.co.uk");
+    finds("to Sean.O'Connor@example.ie,", Entity::EmailAddress, "Sean.O'Connor@example.ie");
+    finds("https://x.org/invite?to=ann@example.org", Entity::EmailAddress, "ann@example.org");
+    // A URL's user and password are not a mailbox; the password is a secret.
+    let url = "postgres://admin:pa55word@db.internal:5432/app";
+    finds(url, Entity::Secret, "pa55word");
+    assert!(!found(url).iter().any(|(e, _)| *e == Entity::EmailAddress), "{:?}", found(url));
     finds("see https://example.com/a?b=1).", Entity::Url, "https://example.com/a?b=1");
     finds(
         "send to 0x52908400098527886E0F7030069857D2E4169EE7",
@@ -151,6 +177,12 @@ fn secrets_by_family() {
     finds("db password=hunter2!", Entity::Secret, "hunter2!");
     finds(r#"{"password": "S3cr3t-Pa55"}"#, Entity::Secret, "S3cr3t-Pa55");
     nothing("password: ${DB_PASSWORD}");
+    // References to a value are not one; values that start like them are.
+    nothing("password=$DB_PASSWORD and pwd: %PGPASS% or secret: %(secret)s, pass $password");
+    nothing("$pass = $dbPassword;");
+    finds("password: $SAsrCwn99", Entity::Secret, "$SAsrCwn99");
+    finds("password: %K8EUyl98s", Entity::Secret, "%K8EUyl98s");
+    finds("password: (9^^lHil2X", Entity::Secret, "(9^^lHil2X");
     finds("postgres://app:Zx9-pw@db.internal/app", Entity::Secret, "Zx9-pw");
     nothing("DATABASE_URL=postgres://app@db.internal/app");
     nothing("the sk-learn-library-is-great-for-ml");
@@ -195,6 +227,30 @@ fn street_addresses_as_each_country_writes_them() {
         ("para Rua Augusta, 27, Lisboa", "Rua Augusta, 27, Lisboa"),
         ("Keizersgracht 123, Amsterdam", "Keizersgracht 123, Amsterdam"),
         ("write to PO Box 1234, Austin TX.", "PO Box 1234, Austin TX"),
+        (
+            "Ship it to 019 Paula Flats, Alanland, DC 71249 please",
+            "019 Paula Flats, Alanland, DC 71249",
+        ),
+        ("Address: PSC 8197, Box 8361, APO AA 25688", "PSC 8197, Box 8361, APO AA 25688"),
+        ("to USNS Alvarez, FPO AE 09470.", "USNS Alvarez, FPO AE 09470"),
+        (
+            "Deliver to: Ronda Bruno Puig 31 Apt. 90 , Cuenca, 37376",
+            "Ronda Bruno Puig 31 Apt. 90 , Cuenca, 37376",
+        ),
+        (
+            "Address: Jesperstraat 004, 2490TZ, Idsegahuizum",
+            "Jesperstraat 004, 2490TZ, Idsegahuizum",
+        ),
+        (
+            "adres: ul. Kusocińskiego 61, 99-274 Ostrowiec Świętokrzyski",
+            "ul. Kusocińskiego 61, 99-274 Ostrowiec Świętokrzyski",
+        ),
+        ("Address: Villagränd 48, 749 01 Lund", "Villagränd 48, 749 01 Lund"),
+        (
+            "Address: H.No. 33, Chahal Marg, Bhagalpur-450306",
+            "H.No. 33, Chahal Marg, Bhagalpur-450306",
+        ),
+        ("at 08/19, Yogi Chowk, Bidar 631922.", "08/19, Yogi Chowk, Bidar 631922"),
     ] {
         finds(text, Entity::Location, value);
     }
@@ -206,6 +262,8 @@ fn street_addresses_as_each_country_writes_them() {
         "we shipped 1.2 Main Street features",
         "Windows 11 Pro",
         "3 Apple Watch bands",
+        "see Smith et al. Nature 2019",
+        "buy 2 Day Pass tickets",
     ] {
         nothing(text);
     }
