@@ -268,7 +268,8 @@ fn overlaps_any(f: &Finding, spans: &[(usize, usize)]) -> bool {
 
 /// The pieces of the model's finding `f` outside the rule-found `spans`,
 /// trimmed of spaces and punctuation, that still hold a word of two
-/// letters or more.
+/// letters or more that can be a name ("IBAN" before the IBAN a rule
+/// found is a label, not the organisation the model took it for).
 fn outside(text: &str, f: &Finding, spans: &[(usize, usize)]) -> Vec<Finding> {
     let mut cuts: Vec<(usize, usize)> =
         spans.iter().copied().filter(|&(s, e)| f.start < e && s < f.end).collect();
@@ -287,7 +288,9 @@ fn outside(text: &str, f: &Finding, spans: &[(usize, usize)]) -> Vec<Finding> {
             let piece = &text[s..e];
             let lead = piece.len() - piece.trim_start_matches(|c: char| !c.is_alphanumeric()).len();
             let body = piece[lead..].trim_end_matches(|c: char| !c.is_alphanumeric());
-            let word = body.split(|c: char| !c.is_alphabetic()).any(|w| w.chars().count() >= 2);
+            let word = body
+                .split(|c: char| !c.is_alphabetic())
+                .any(|w| w.chars().count() >= 2 && !super::gate::is_stop_word(w));
             word.then(|| Finding::new(f.entity, s + lead, s + lead + body.len(), f.score, f.source))
         })
         .collect()

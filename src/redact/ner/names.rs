@@ -303,7 +303,16 @@ pub(super) fn plausible(entity: Entity, span: &str) -> bool {
     if entity == Entity::Person && span.chars().any(|c| c.is_ascii_digit()) {
         return false;
     }
-    if !span.contains(char::is_whitespace) && is_stop_word(span.trim_end_matches(['.', ','])) {
+    // Labels and function words ("Meine Nummer", "IBAN") are no name;
+    // short syllables that are also names ("Do Son", "Le Mai") may be.
+    let words: Vec<&str> = span
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let single = words.len() == 1;
+    if words.iter().all(|w| is_stop_word(w))
+        && (single || words.iter().any(|w| w.chars().count() >= 4))
+    {
         return false;
     }
     span.split(|c: char| !c.is_alphanumeric())
@@ -413,6 +422,8 @@ mod tests {
         assert!(plausible(Entity::Location, "Bigot-la-Forêt"));
         assert!(!plausible(Entity::Organization, "IBAN"));
         assert!(!plausible(Entity::Organization, "Nummer"));
+        assert!(!plausible(Entity::Person, "Meine Nummer"));
+        assert!(plausible(Entity::Person, "Do Son"));
         let ua = "ua=Mozilla/5.0 (X11)";
         assert!(in_product_token(ua, 3, 10));
         assert!(!in_product_token("Mozilla Foundation", 0, 7));
