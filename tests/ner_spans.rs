@@ -70,3 +70,25 @@ fn a_name_in_lower_case_is_found_after_my_name_is() {
     );
     assert!(found.iter().all(|&(_, v, _)| v != "sure"), "{found:?}");
 }
+
+#[test]
+fn everyday_words_with_a_capital_are_no_name() {
+    // The model takes these for people; they are a form's labels and
+    // German nouns (`models/ner/common-words.txt`).
+    for text in [
+        "Fecha de entrega: el lunes que viene.",
+        "Der Vertrag wurde gestern unterschrieben.",
+        "Adjunto la factura del mes pasado.",
+        "Oggetto: richiesta di rimborso",
+        "Hallo, Meine Nummer ist +33 6 04 67 82 35.",
+    ] {
+        let found = names(text);
+        assert!(found.is_empty(), "{text:?} gave {found:?}");
+    }
+    // Names that are also words are still names.
+    let found = values("Der Vertrag ging an Rose Fischer und Mark Wolf in Nice.");
+    for name in ["Rose", "Fischer", "Mark", "Wolf", "Nice"] {
+        assert!(found.iter().any(|v| v.contains(name)), "{name} not in {found:?}");
+    }
+    assert!(!found.iter().any(|v| v.contains("Vertrag")), "{found:?}");
+}

@@ -364,6 +364,7 @@ pub fn build_pipeline(
         tracing::info!(
             dir = %dir.display(),
             sessions = config.ner_sessions,
+            common_words = model.common_words(),
             ms = started.elapsed().as_millis() as u64,
             "NER model loaded"
         );

@@ -18,8 +18,10 @@ use ort::environment::Environment;
 use ort::value::Tensor;
 use tokenizers::Tokenizer;
 
+mod common;
 mod names;
 
+use common::CommonWords;
 use names::{in_product_token, join_surname_first, names_in, plausible, widen};
 
 use super::entity::{Entity, EntitySet, Finding, Source};
@@ -55,11 +57,13 @@ pub struct Ner {
     tags: Vec<Tag>,
     cls: i64,
     sep: i64,
+    common: CommonWords,
 }
 
 impl Ner {
-    /// Loads `dir/model.int8.onnx`, `dir/tokenizer.json` and `dir/labels.json`;
-    /// `pool` sessions of `threads` threads each.
+    /// Loads `dir/model.int8.onnx`, `dir/tokenizer.json`, `dir/labels.json`
+    /// and, when there, `dir/common-words.txt`; `pool` sessions of `threads`
+    /// threads each.
     pub fn load(
         runtime: &Environment,
         dir: &Path,
@@ -89,9 +93,16 @@ impl Ner {
         let id =
             |t: &str| tokenizer.token_to_id(t).map(i64::from).ok_or_else(|| setup("tokenizer", &t));
         let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
+        let common =
+            CommonWords::load(&dir.join("common-words.txt")).map_err(RedactError::Setup)?;
         let sessions =
             crate::onnx::Pool::load(runtime, &model, pool, threads).map_err(RedactError::Setup)?;
-        Ok(Self { sessions, tokenizer, tags, cls, sep })
+        Ok(Self { sessions, tokenizer, tags, cls, sep, common })
+    }
+
+    /// How many words `common-words.txt` gave (0: spans are not checked).
+    pub fn common_words(&self) -> usize {
+        self.common.len()
     }
 
     /// Runs the windows; returns per-window, per-token (tag index, prob).
@@ -340,6 +351,14 @@ impl Ner {
                 let (start, end) = widen(text, start, end);
                 for (entity, s, e) in names_in(text, start, end, entity, cased, cued) {
                     if !plausible(entity, &text[s..e]) || in_product_token(text, s, e) {
+                        continue;
+                    }
+                    // Everyday words the model took for a person or a place;
+                    // organisations are often named with them ("Deutsche
+                    // Bank"), so those stay.
+                    if matches!(entity, Entity::Person | Entity::Location)
+                        && self.common.only_common(&text[s..e])
+                    {
                         continue;
                     }
                     out.push(Finding::new(entity, s, e, sum / n as f32, Source::Ner));
