@@ -67,6 +67,14 @@ pub(super) fn check_secret(text: &str, start: usize, end: usize) -> Option<Hit> 
     hit(start, end, 1.0)
 }
 
+/// A key or token said in words ("my api key is ..."): without the
+/// sentence's full stop, and only with the digits or mixed case of a key
+/// (so "the secret is understandability" is prose).
+pub(super) fn check_spoken_key(text: &str, start: usize, end: usize) -> Option<Hit> {
+    let end = start + text[start..end].trim_end_matches(['.', ',']).len();
+    check_secret(text, start, end).filter(|h| h.end - h.start >= 16)
+}
+
 /// `password=...` values: anything but obvious placeholders and references.
 /// Where `&name=` starts in `v`, if it does.
 pub(super) fn next_parameter(v: &str) -> Option<usize> {

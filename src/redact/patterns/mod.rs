@@ -84,10 +84,22 @@ impl Patterns {
             r"\bnpm_[A-Za-z0-9]{36}\b",
             r"\bvk_(?:live|test)_[A-Za-z0-9]{40}\b",
             r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+            // Model providers: Groq, xAI, Perplexity, Replicate.
+            r"\b(?:gsk_|xai-|pplx-)[A-Za-z0-9]{32,}\b",
+            r"\br8_[A-Za-z0-9]{30,}\b",
+            // SendGrid, Shopify, DigitalOcean, Vault, PyPI, Docker Hub.
+            r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}",
+            r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b",
+            r"\bdo[opr]_v1_[a-f0-9]{64}\b",
+            r"\bhv[sb]\.[A-Za-z0-9_\-]{24,}",
+            r"\bpypi-AgE[A-Za-z0-9_\-]{50,}",
+            r"\bdckr_pat_[A-Za-z0-9_\-]{20,}",
+            // A Telegram bot's token: its id, a colon, about 35 characters.
+            r"\b[0-9]{8,10}:AA[A-Za-z0-9_\-]{30,40}\b",
             r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
         ]
         .join("|");
-        let key_names = r"password|passwd|passphrase|pwd|pass|secret|secret[_\-]?key|api[_\-]?key|apikey|access[_\-]?key|access[_\-]?token|auth[_\-]?token|token|client[_\-]?secret|private[_\-]?key|db[_\-]?pass(?:word)?|aws_secret_access_key";
+        let key_names = r"password|passwd|passphrase|pwd|pass|secret|secret[_\-]?key|api[_\-]?key|apikey|access[_\-]?key|access[_\-]?token|auth[_\-]?token|token|client[_\-]?secret|private[_\-]?key|db[_\-]?pass(?:word)?|aws_secret_access_key|(?:account|shared[_\-]?access|master|signing|encryption)[_\-]?key";
         let address = street_address_pattern();
         let rules = vec![
             rule(Entity::Secret, &secret_literals, 0, check_secret, &NO_CONTEXT)?,
@@ -110,6 +122,14 @@ impl Patterns {
             )?
             // Spaces beyond 48 bytes cut the region short of the value.
             .within(Scope::Near { words: &SPOKEN_SECRET, before: 0, after: 48 }),
+            rule(
+                Entity::Secret,
+                r#"(?i)\b(?:api[ _\-]?key|secret[ _\-]?key|access[ _\-]?key|token|secret|key)\s+(?:is|was|=|:)\s+["']?([A-Za-z0-9_\-.+/=]{16,})"#,
+                1,
+                check_spoken_key,
+                &NO_CONTEXT,
+            )?
+            .within(Scope::Near { words: &KEY_NAME_PARTS, before: 0, after: 48 }),
             rule(
                 Entity::Secret,
                 r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@",

@@ -182,6 +182,42 @@ fn secrets_by_family() {
         Entity::Secret,
         "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
     );
+    for (text, key) in [
+        (
+            "GROQ gsk_8fJk2LmN4pQr6StUv8WxYz0AbCdEfGhIjKlMnOpQrStUvWxYz12",
+            "gsk_8fJk2LmN4pQr6StUv8WxYz0AbCdEfGhIjKlMnOpQrStUvWxYz12",
+        ),
+        (
+            "key xai-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789Ab now",
+            "xai-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789Ab",
+        ),
+        (
+            "sendgrid SG.ngeVfQFYQlKU0ufo8x5d1A.TwL2iGABf9DHoTf-09kqeF8tAmb",
+            "SG.ngeVfQFYQlKU0ufo8x5d1A.TwL2iGABf9DHoTf-09kqeF8tAmb",
+        ),
+        (
+            "shopify 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",
+            "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",
+        ),
+        (
+            "docker login -p dckr_pat_AbCdEfGhIjKlMnOpQrStUvWxYz0",
+            "dckr_pat_AbCdEfGhIjKlMnOpQrStUvWxYz0",
+        ),
+        (
+            "bot 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw ok",
+            "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+        ),
+        (
+            "AccountName=a;AccountKey=Eby8vdM02xNOcqFlqUwJPL/K1SZ==;EndpointSuffix=x",
+            "Eby8vdM02xNOcqFlqUwJPL/K1SZ==",
+        ),
+        // Said in words.
+        ("my api key is AbCdEf0123456789AbCdEf0123456789.", "AbCdEf0123456789AbCdEf0123456789"),
+        ("the token: 9f8e7d6c5b4a39281706f5e4d3c2b1a0", "9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
+    ] {
+        finds(text, Entity::Secret, key);
+    }
+    nothing("the token is invalidated after logout; the secret is understandability");
     finds("db password=hunter2!", Entity::Secret, "hunter2!");
     finds(r#"{"password": "S3cr3t-Pa55"}"#, Entity::Secret, "S3cr3t-Pa55");
     nothing("password: ${DB_PASSWORD}");
