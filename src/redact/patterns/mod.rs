@@ -282,7 +282,7 @@ fn street_address_pattern() -> String {
     // "Flat 88, Shaw Gardens" (British); "H.No. 33, Chahal Marg", "08/19,
     // Yogi Chowk" (Indian).
     let english = format!(
-        "(?:\\b(?:Flat|Apartment|Apt|Unit|Suite)\\.?{sp}\\d{{1,5}}[A-Za-z]?,?{sp}(?:\\d{{1,5}}[A-Za-z]?{sp})?|(?:\\bH\\.?[ \\t]?No\\.?[ \\t]?|\\b)\\d{{1,5}}[A-Za-z]?(?:[-/]\\d{{1,5}})?,?{sp})(?:{name}{sp}){{1,3}}(?:{en_suffix}|{in_suffix})\\b\\.?{direction}{unit}"
+        "(?:\\b(?:Flat|Studio|Apartment|Apt|Unit|Suite)\\.?{sp}\\d{{1,5}}[A-Za-z]?,?{sp}(?:\\d{{1,5}}[A-Za-z]?{sp})?|(?:\\bH\\.?[ \\t]?No\\.?[ \\t]?|\\b)\\d{{1,5}}[A-Za-z]?(?:[-/]\\d{{1,5}})?,?{sp})(?:{name}{sp}){{1,3}}(?:{en_suffix}|{in_suffix})\\b\\.?{direction}{unit}"
     );
     let fr_particle = "(?:(?:de la|de l['’]|de|du|des|la|le|l['’]|d['’]|aux?)[ \\t]?)";
     let french = format!(
@@ -294,7 +294,7 @@ fn street_address_pattern() -> String {
     );
     let latin_particle = "(?:(?:de la|de los|de las|del|de|della|dello|delle|dei|degli|di|da|do|dos|das)[ \\t]{1,2})";
     let latin = format!(
-        "\\b(?:Calle|C/|C\\.|Avenida|Avda\\.?|Paseo|Plaza|Camino|Carrer|Carretera|Ronda|Travesía|Callejón|Pasaje|Glorieta|Via|Viale|Piazza|Piazzale|Corso|Vicolo|Largo|Strada|Contrada|Borgo|Lungomare|Salita|Traversa|Galleria|Rua|Travessa|Praça|Alameda|(?i:ul\\.|ulica|aleja|plac|os\\.|osiedle)){sp}{latin_particle}?{name}(?:{sp}{latin_particle}?{name}){{0,3}},?{sp}(?:(?:n\\.?[º°o]?|nº|no\\.?){sp}?)?\\d{{1,4}}[A-Za-z]?\\b{unit}"
+        "\\b(?:Calle|C/|C\\.|Avenida|Avda\\.?|Paseo|Plaza|Camino|Carrer|Carretera|Ronda|Travesía|Callejón|Pasaje|Glorieta|Via|Viale|Piazza|Piazzale|Corso|Vicolo|Largo|Strada|Contrada|Borgo|Lungomare|Salita|Traversa|Galleria|Rua|Travessa|Praça|Alameda|Vial|Vía|Rambla|Urbanización|Cañada|Acceso|Cuesta|Pasadizo|Andador|Calzada|Cerrada|Circuito|Privada|Prolongación|Retorno|Periférico|Rotonda|Incrocio|Stretto|Canale|Estrada|Rodovia|Ladeira|Viela|Vereda|Passarela|Quadra|Setor|Loteamento|Condomínio|(?i:ul\\.|ulica|aleja|plac|os\\.|osiedle)){sp}{latin_particle}?{name}(?:{sp}{latin_particle}?{name}){{0,3}},?{sp}(?:(?:n\\.?[º°o]?|nº|no\\.?){sp}?)?\\d{{1,4}}[A-Za-z]?\\b{unit}"
     );
     // US military mail: "PSC 8197, Box 8361, APO AA 25688", "USNS Kim,
     // FPO AE 09470", "Unit 4025 Box 1734, DPO AP 96522".

@@ -295,6 +295,13 @@ fn street_addresses_as_each_country_writes_them() {
             "H.No. 33, Chahal Marg, Bhagalpur-450306",
         ),
         ("at 08/19, Yogi Chowk, Bidar 631922.", "08/19, Yogi Chowk, Bidar 631922"),
+        (
+            "an Studio 5, Cheryl Rapid, Lake Eleanor, W77 3BY.",
+            "Studio 5, Cheryl Rapid, Lake Eleanor, W77 3BY",
+        ),
+        ("è Canale Roberta 42, Calceranica Al Lago.", "Canale Roberta 42, Calceranica Al Lago"),
+        ("a Cañada de Carmelita Rosa 168, Zaragoza, por", "Cañada de Carmelita Rosa 168, Zaragoza"),
+        ("na Estrada Velha 120, Campinas", "Estrada Velha 120, Campinas"),
     ] {
         finds(text, Entity::Location, value);
     }
