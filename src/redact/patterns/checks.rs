@@ -42,7 +42,7 @@ pub(super) fn digits_of(s: &str) -> Digits {
 }
 
 /// Up to `n` bytes of `text` before `at`.
-fn preceding(text: &str, at: usize, n: usize) -> &[u8] {
+pub(super) fn preceding(text: &str, at: usize, n: usize) -> &[u8] {
     &text.as_bytes()[at.saturating_sub(n)..at]
 }
 
@@ -607,96 +607,4 @@ pub(super) fn valid_date(s: &str) -> bool {
         [day, year] => (1..=31).contains(day) && year_ok(*year),
         _ => false,
     }
-}
-
-/// A street address: the regex is the proof, short of a number glued to a
-/// preceding one ("1.2 Main Street" is a list item, "v2 Highway" a name).
-pub(super) fn check_address(text: &str, start: usize, end: usize) -> Option<Hit> {
-    let before = preceding(text, start, 2);
-    if before.last().is_some_and(|&b| {
-        b.is_ascii_digit() || b == b'.' && before.first().is_some_and(u8::is_ascii_digit)
-    }) {
-        return None;
-    }
-    // A match that ends inside a word ("London NW" of "London NW1 6XE"
-    // when the postcode did not match) ends before that word.
-    let mut end = end;
-    if text[end..].starts_with(char::is_alphanumeric) {
-        let cut = text[start..end].rfind(char::is_whitespace)?;
-        end = start + text[start..start + cut].trim_end_matches([',', ' ', '\t']).len();
-    }
-    // A full stop after the town ends the sentence; one after a short
-    // street word ("Rd.", "St.") is part of it.
-    let last_word = text[start..end].rsplit(char::is_whitespace).next().unwrap_or("");
-    if last_word.ends_with('.') && last_word.chars().count() > 4 {
-        end -= 1;
-    }
-    hit(start, end, 0.85)
-}
-
-/// Values of record fields that are no name: placeholders, types and
-/// schema words.
-const FIELD_PLACEHOLDERS: &[&str] = &[
-    "string",
-    "str",
-    "text",
-    "null",
-    "none",
-    "nil",
-    "undefined",
-    "n/a",
-    "na",
-    "unknown",
-    "example",
-    "required",
-    "optional",
-    "true",
-    "false",
-    "varchar",
-    "char",
-    "name",
-    "city",
-    "country",
-    "company",
-    "test",
-    "todo",
-    "tbd",
-    "redacted",
-    "anonymous",
-    "default",
-    "value",
-    "empty",
-];
-
-/// A record field's value (group 1 of a field rule) that reads as a name or
-/// a place: without its quotes, one to six words of letters (a place may
-/// have a number: "Paris 8e"), not a placeholder, a type or an identifier.
-pub(super) fn check_field(text: &str, start: usize, end: usize) -> Option<Hit> {
-    let raw = &text[start..end];
-    let quoted = raw.starts_with(['"', '\'']);
-    let inner = if quoted { &raw[1..raw.len() - 1] } else { raw };
-    let value = inner.trim().trim_end_matches(['.', ',']);
-    let from = start + usize::from(quoted) + (inner.len() - inner.trim_start().len());
-    let letters = value.chars().filter(|c| c.is_alphabetic()).count();
-    let identifier = value.contains(['_', '@', '/', '\\', '$', '%', '#', '{', '}', '`'])
-        || value.contains("://")
-        || (!value.contains(' ') && value.contains('.') && !value.ends_with('.'));
-    let words = value.split_whitespace().count();
-    let placeholder = FIELD_PLACEHOLDERS.contains(&value.to_lowercase().as_str())
-        || value.starts_with('<')
-        || value.chars().all(|c| !c.is_alphanumeric() || c == 'x' || c == 'X');
-    // Unquoted, a value in lower case is a type or a word of the code
-    // (`city: str`, `name = name`), not a name.
-    let unquoted_lower = !quoted && !value.starts_with(char::is_uppercase);
-    if letters < 2 || identifier || placeholder || unquoted_lower || !(1..=6).contains(&words) {
-        return None;
-    }
-    hit(from, from + value.len(), 0.85)
-}
-
-/// [`check_field`] for a person's name, which has no digits
-/// (`"customer_name": "Customer 42"` is a label).
-pub(super) fn check_name_field(text: &str, start: usize, end: usize) -> Option<Hit> {
-    check_field(text, start, end)
-        .filter(|h| !text[h.start..h.end].contains(|c: char| c.is_ascii_digit()))
 }

@@ -118,6 +118,17 @@ pub(super) static FIELD_KEY_PARTS: ContextWords = ContextWords::new(&[
     "organization",
     "organisation",
 ]);
+/// The legal forms of [`company_pattern`](super::company_pattern), each
+/// after the space before it; the regex, which is case-sensitive, sorts out
+/// the words of prose that start like one (" agreed", " inches").
+#[rustfmt::skip]
+pub(super) static LEGAL_FORMS: ContextWords = ContextWords::new(&[
+    " gmbh", " ag", " kgaa", " kg", " ohg", " gbr", " ug", " se", " inc", " llc", " ltd",
+    " limited", " plc", " llp", " corp", " sas", " sarl", " spa", " srl", " bv", " nv", " oy",
+    " ab", " asa", " aps", " kft", " zrt", " pty", " e.v", " e. v", " s.a", " s.p.a", " s.r.l",
+    " s.l.", " b.v", " n.v", " l.l.c", " a/s", " sp. z", " s.r.o", " s.coop", " s. coop",
+    " sons", " söhne", " figli", " hijos", " fils", " asociados", " partner", " co.",
+]);
 /// A part of every key name of an assigned secret (`db_password=`, `apikey:`).
 pub(super) static KEY_NAME_PARTS: ContextWords =
     ContextWords::new(&["pass", "pwd", "secret", "key", "token"]);

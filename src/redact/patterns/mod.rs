@@ -10,6 +10,7 @@
 
 mod checks;
 mod context;
+mod names;
 mod scope;
 
 use regex::Regex;
@@ -19,6 +20,7 @@ use super::entity::{Entity, EntitySet, Finding, Source};
 use super::{RedactError, Redactor, ceil_boundary};
 use checks::*;
 use context::*;
+use names::{check_address, check_company, check_field, check_name_field};
 use scope::{Regions, Scope};
 
 /// A validated candidate: where it is (it may be narrower than the regex
@@ -223,6 +225,10 @@ impl Patterns {
             rule(Entity::Organization, &field_pattern(ORG_FIELDS), 1, check_field, &NO_CONTEXT)?
                 .within(FIELD_SCOPE)
                 .needing(b""),
+            rule(Entity::Organization, &company_pattern(), 0, check_company, &NO_CONTEXT)?
+                // The longest name before the form is four words.
+                .within(Scope::Near { words: &LEGAL_FORMS, before: 96, after: 8 })
+                .needing(b""),
             rule(Entity::DateTime, &date, 0, check_birth_date, &BIRTH_CONTEXT)?
             // `check_birth_date` looks 160 bytes before a date and 12 after it.
             .within(Scope::Near { words: &BIRTH_SCOPE, before: 12 + 48, after: 160 + 48 }),
@@ -254,6 +260,20 @@ const FIELD_SCOPE: Scope = Scope::Near { words: &FIELD_KEY_PARTS, before: 24, af
 fn field_pattern(keys: &str) -> String {
     format!(
         r#"(?i:(?:^|[^A-Za-z0-9_])(?:{keys}))["']?[ \t]*[:=][ \t]*("[^"\n]{{1,64}}"|'[^'\n]{{1,64}}'|[^\s"',;:=<>{{}}\[\]()|][^\n"',;:=<>{{}}\[\]()|]{{0,63}})"#
+    )
+}
+
+/// A company's name (one to four capitalised words, joined by spaces,
+/// hyphens and `&`; "and" would join two companies) before its legal form,
+/// in the forms of the countries we serve.
+fn company_pattern() -> String {
+    let word = "[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž0-9'’.\\-]*";
+    let join = "(?:[ ]?&[ ]?|[ ]|-)";
+    let forms = "(?:GmbH|gGmbH|AG|KGaA|KG|OHG|GbR|UG|SE|Inc|Incorporated|LLC|Ltd|Limited|PLC|plc|LLP|Corp|Corporation|SAS|SARL|SpA|Srl|SRL|BV|NV|Oyj?|AB|ASA|ApS|Kft|Zrt|Pty[ ]Ltd)\\b\\.?|e\\.[ ]?V\\.|S\\.A\\.(?:S\\.)?|S\\.p\\.A\\.|S\\.r\\.l\\.|S\\.L\\.(?:U\\.)?|B\\.V\\.|N\\.V\\.|L\\.L\\.C\\.|A/S|Sp\\.[ ]z[ ]o\\.o\\.|s\\.r\\.o\\.|S\\.[ ]?Coop\\.?|S\\.L\\.N\\.E\\.?|S\\.A\\.U\\.?";
+    // Family firms: "Bailey and Sons", "Pignatti e figli", "Dupont et Fils".
+    let family = "[ ](?:and|&|und|e|y|et)[ ](?:Sons|Söhne|[Ff]igli|[Hh]ijos|[Ff]ils|[Aa]sociados|Partners?|Co\\.)";
+    format!(
+        "\\b{word}(?:{join}{word}){{0,3}}(?:,?[ ](?:{forms})(?:[ ]&[ ]Co\\.[ ]KG(?:aA)?)?|{family}(?:,?[ ](?:{forms}))?)"
     )
 }
 

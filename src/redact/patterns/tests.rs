@@ -327,3 +327,31 @@ fn dates_only_of_birth() {
     nothing("deployed on 2024-03-14 at noon");
     nothing("born on 2024-13-45");
 }
+
+#[test]
+fn companies_by_their_legal_form() {
+    for (text, company) in [
+        ("Mit freundlichen Grüßen, Beate Wieloch, Weimer Schmidtke e.V.", "Weimer Schmidtke e.V."),
+        ("Grüßen, Vinzenz Köhler, Ortmann Haase AG", "Ortmann Haase AG"),
+        ("for the Mayo LLC order", "Mayo LLC"),
+        ("signed with Acme Widgets, Inc. yesterday", "Acme Widgets, Inc."),
+        ("an Ring Stiftung GmbH & Co. KG", "Ring Stiftung GmbH & Co. KG"),
+        ("between us and Bailey and Sons.", "Bailey and Sons"),
+        ("lavoro da Pignatti e figli", "Pignatti e figli"),
+        ("The Acme Corp board", "Acme Corp"),
+        ("Danke, Müller GmbH", "Müller GmbH"),
+        ("de Tecnologías Campo & Asociados S.Coop.; mi", "Tecnologías Campo & Asociados S.Coop."),
+        (
+            "de Farmaceútica Giralt y asociados S.Coop.; mi",
+            "Farmaceútica Giralt y asociados S.Coop.",
+        ),
+        // Two companies joined by "and" are two.
+        ("between Campbell LLC and Espinoza Inc was", "Campbell LLC"),
+        ("between Campbell LLC and Espinoza Inc was", "Espinoza Inc"),
+    ] {
+        finds(text, Entity::Organization, company);
+    }
+    // Words of prose that start like a form, and forms without a name.
+    nothing("The Board agreed; Sales inches up; Team absent.");
+    nothing("Die AG hat getagt. The GmbH form. Inc. is short for incorporated");
+}
