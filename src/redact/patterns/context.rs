@@ -119,15 +119,17 @@ pub(super) static FIELD_KEY_PARTS: ContextWords = ContextWords::new(&[
     "organisation",
 ]);
 /// The legal forms of [`company_pattern`](super::company_pattern), each
-/// after the space before it; the regex, which is case-sensitive, sorts out
-/// the words of prose that start like one (" agreed", " inches").
+/// after the space before it, as written: searched on their own, only when
+/// organisations are wanted, and in their case, so that the words of prose
+/// that start like one (" agreed", " send") do not make regions.
 #[rustfmt::skip]
-pub(super) static LEGAL_FORMS: ContextWords = ContextWords::new(&[
-    " gmbh", " ag", " kgaa", " kg", " ohg", " gbr", " ug", " se", " inc", " llc", " ltd",
-    " limited", " plc", " llp", " corp", " sas", " sarl", " spa", " srl", " bv", " nv", " oy",
-    " ab", " asa", " aps", " kft", " zrt", " pty", " e.v", " e. v", " s.a", " s.p.a", " s.r.l",
-    " s.l.", " b.v", " n.v", " l.l.c", " a/s", " sp. z", " s.r.o", " s.coop", " s. coop",
-    " sons", " söhne", " figli", " hijos", " fils", " asociados", " partner", " co.",
+pub(super) static LEGAL_FORMS: ContextWords = ContextWords::exact(&[
+    " GmbH", " gGmbH", " AG", " KGaA", " KG", " OHG", " GbR", " UG", " SE", " Inc", " LLC",
+    " Ltd", " Limited", " PLC", " plc", " LLP", " Corp", " SAS", " SARL", " SpA", " Srl", " SRL",
+    " BV", " NV", " Oy", " AB", " ASA", " ApS", " Kft", " Zrt", " Pty", " e.V", " e. V", " S.A",
+    " S.p.A", " S.r.l", " S.L", " B.V", " N.V", " L.L.C", " A/S", " Sp. z", " s.r.o", " S.Coop",
+    " S. Coop", " Sons", " Söhne", " figli", " Figli", " hijos", " Hijos", " fils", " Fils",
+    " asociados", " Asociados", " Partner", " Co.",
 ]);
 /// A part of every key name of an assigned secret (`db_password=`, `apikey:`).
 pub(super) static KEY_NAME_PARTS: ContextWords =
@@ -136,29 +138,36 @@ pub(super) static KEY_NAME_PARTS: ContextWords =
 /// Context words, searched case-insensitively in one pass.
 pub(super) struct ContextWords {
     words: &'static [&'static str],
+    exact: bool,
     searcher: OnceLock<Option<AhoCorasick>>,
 }
 
 impl ContextWords {
     pub(super) const fn new(words: &'static [&'static str]) -> Self {
-        Self { words, searcher: OnceLock::new() }
+        Self { words, exact: false, searcher: OnceLock::new() }
+    }
+
+    /// Words found only as written, in their case.
+    pub(super) const fn exact(words: &'static [&'static str]) -> Self {
+        Self { words, exact: true, searcher: OnceLock::new() }
     }
 
     pub(super) fn searcher(&self) -> Option<&AhoCorasick> {
         self.searcher
             .get_or_init(|| {
-                AhoCorasick::builder().ascii_case_insensitive(true).build(self.forms()).ok()
+                AhoCorasick::builder().ascii_case_insensitive(!self.exact).build(self.forms()).ok()
             })
             .as_ref()
     }
 
-    /// The words as searched: ASCII letters fold in the search; other
-    /// letters are added in upper and title case ("Teléfono", "TELÉFONO").
+    /// The words as searched: ASCII letters fold in the search (unless
+    /// `exact`); other letters are added in upper and title case
+    /// ("Teléfono", "TELÉFONO").
     pub(super) fn forms(&self) -> Vec<String> {
         let mut all: Vec<String> = Vec::new();
         for w in self.words {
             all.push((*w).to_owned());
-            if !w.is_ascii() {
+            if !w.is_ascii() && !self.exact {
                 all.push(w.to_uppercase());
                 let mut chars = w.chars();
                 if let Some(first) = chars.next() {

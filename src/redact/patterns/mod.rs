@@ -96,8 +96,6 @@ impl Patterns {
             r"\bhv[sb]\.[A-Za-z0-9_\-]{24,}",
             r"\bpypi-AgE[A-Za-z0-9_\-]{50,}",
             r"\bdckr_pat_[A-Za-z0-9_\-]{20,}",
-            // A Telegram bot's token: its id, a colon, about 35 characters.
-            r"\b[0-9]{8,10}:AA[A-Za-z0-9_\-]{30,40}\b",
             r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
         ]
         .join("|");
@@ -140,6 +138,17 @@ impl Patterns {
                 &NO_CONTEXT,
             )?
             .within(Scope::Near { words: &SCHEME_SEPARATOR, before: 22, after: 200 }),
+            // A Telegram bot's token: its id, a colon, about 35 characters.
+            // Apart from the literal-prefixed keys, whose regex the crate
+            // finds through their prefixes; this one starts with digits.
+            rule(
+                Entity::Secret,
+                r"\b[0-9]{8,10}:AA[A-Za-z0-9_\-]{30,40}\b",
+                0,
+                check_secret,
+                &NO_CONTEXT,
+            )?
+            .within(Scope::NumberRuns { min_digits: 8, before: 0, after: 44 }),
             rule(
                 Entity::Secret,
                 r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{20,}=*)",

@@ -9,16 +9,15 @@ use std::sync::OnceLock;
 use aho_corasick::AhoCorasick;
 
 use super::context::{
-    AT_SIGN, BEARER, BIRTH_SCOPE, ContextWords, FIELD_KEY_PARTS, KEY_NAME_PARTS, LEGAL_FORMS,
-    SCHEME_SEPARATOR, SPOKEN_SECRET, URL_START,
+    AT_SIGN, BEARER, BIRTH_SCOPE, ContextWords, FIELD_KEY_PARTS, KEY_NAME_PARTS, SCHEME_SEPARATOR,
+    SPOKEN_SECRET, URL_START,
 };
 use crate::redact::{ceil_boundary, floor_boundary};
 
 /// The word lists of the rules' `Near` scopes: found together, in one pass
 /// over a text, instead of one pass per list.
-static NEAR_LISTS: [&ContextWords; 9] = [
+static NEAR_LISTS: [&ContextWords; 8] = [
     &KEY_NAME_PARTS,
-    &LEGAL_FORMS,
     &FIELD_KEY_PARTS,
     &SCHEME_SEPARATOR,
     &AT_SIGN,
