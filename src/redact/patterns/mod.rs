@@ -11,6 +11,7 @@
 mod checks;
 mod context;
 mod names;
+mod phone;
 mod scope;
 
 use regex::Regex;
@@ -21,6 +22,7 @@ use super::{RedactError, Redactor, ceil_boundary};
 use checks::*;
 use context::*;
 use names::{check_address, check_company, check_field, check_name_field};
+use phone::check_phone;
 use scope::{Regions, Scope};
 
 /// A validated candidate: where it is (it may be narrower than the regex
