@@ -6,7 +6,10 @@
 
 use std::sync::OnceLock;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::DFA;
+use aho_corasick::automaton::StateID;
+use aho_corasick::{Anchored, StartKind};
 
 use super::context::{
     AT_SIGN, BEARER, BIRTH_SCOPE, ContextWords, FIELD_KEY_PARTS, KEY_NAME_PARTS, SCHEME_SEPARATOR,
@@ -27,9 +30,9 @@ static NEAR_LISTS: [&ContextWords; 8] = [
     &BEARER,
 ];
 
-/// One searcher for all of [`NEAR_LISTS`], and the list of each pattern.
-fn near_searcher() -> Option<&'static (AhoCorasick, Vec<usize>)> {
-    static SEARCHER: OnceLock<Option<(AhoCorasick, Vec<usize>)>> = OnceLock::new();
+/// One automaton for all of [`NEAR_LISTS`], and the list of each pattern.
+fn near_searcher() -> Option<&'static (DFA, Vec<usize>)> {
+    static SEARCHER: OnceLock<Option<(DFA, Vec<usize>)>> = OnceLock::new();
     SEARCHER
         .get_or_init(|| {
             let mut words = Vec::new();
@@ -40,10 +43,82 @@ fn near_searcher() -> Option<&'static (AhoCorasick, Vec<usize>)> {
                     list_of.push(i);
                 }
             }
-            let searcher = AhoCorasick::builder().ascii_case_insensitive(true).build(words).ok()?;
-            Some((searcher, list_of))
+            // A DFA of a few hundred states; no prefilter, as most of the
+            // words start with common letters.
+            let dfa = DFA::builder()
+                .ascii_case_insensitive(true)
+                .prefilter(false)
+                .start_kind(StartKind::Unanchored)
+                .build(words)
+                .ok()?;
+            Some((dfa, list_of))
         })
         .as_ref()
+}
+
+/// How many parts of a text [`all_matches`] walks at once.
+const LANES: usize = 4;
+
+/// Every occurrence of every pattern of `dfa` in `hay`, as `(pattern, start,
+/// end)`, overlapping ones included, in no particular order.
+///
+/// Each step of a DFA waits on the table read of the step before, so one
+/// walk through a text leaves the core mostly idle. This walks [`LANES`]
+/// parts of the text in one loop, whose steps do not wait on each other.
+/// Each part after the first starts early by the longest pattern's length
+/// less one, and keeps only the matches that end inside it.
+fn all_matches(dfa: &DFA, hay: &[u8], out: &mut Vec<(usize, usize, usize)>) {
+    let Ok(start) = dfa.start_state(Anchored::No) else { return };
+    let overlap = dfa.max_pattern_len().saturating_sub(1);
+    let part = hay.len() / LANES;
+    // Lane `k` owns matches ending in `owns[k]..ends[k]` and reads from
+    // `at[k]`, early enough to see each of them whole.
+    let mut owns = [0; LANES];
+    let mut ends = [hay.len(); LANES];
+    let mut at = [0; LANES];
+    if part > 4 * overlap {
+        for k in 0..LANES {
+            owns[k] = k * part;
+            at[k] = owns[k].saturating_sub(overlap);
+            if k + 1 < LANES {
+                ends[k] = (k + 1) * part;
+            }
+        }
+    } else {
+        // Short texts: one lane reads it all, the others nothing.
+        at[1..].fill(hay.len());
+    }
+    let mut sid = [start; LANES];
+    let mut found = |sid: StateID, end: usize, owns: usize| {
+        if end <= owns || !dfa.is_match(sid) {
+            return;
+        }
+        for i in 0..dfa.match_len(sid) {
+            let pattern = dfa.match_pattern(sid, i);
+            out.push((pattern.as_usize(), end - dfa.pattern_len(pattern), end));
+        }
+    };
+    // In step: every lane reads its next byte.
+    let steps = (0..LANES).map(|k| ends[k] - at[k]).min().unwrap_or(0);
+    for _ in 0..steps {
+        for k in 0..LANES {
+            sid[k] = dfa.next_state(Anchored::No, sid[k], hay[at[k]]);
+            at[k] += 1;
+            if dfa.is_special(sid[k]) {
+                found(sid[k], at[k], owns[k]);
+            }
+        }
+    }
+    // Then each lane on its own to the end of its part.
+    for k in 0..LANES {
+        while at[k] < ends[k] {
+            sid[k] = dfa.next_state(Anchored::No, sid[k], hay[at[k]]);
+            at[k] += 1;
+            if dfa.is_special(sid[k]) {
+                found(sid[k], at[k], owns[k]);
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -62,7 +137,8 @@ pub(super) enum Scope {
     /// Runs of letters, digits, `:`, `.` and `%` with two colons or more
     /// (IPv6 addresses with a zone).
     ColonRuns,
-    /// Runs of ASCII word bytes of a length in this range (crypto addresses).
+    /// Runs of ASCII word bytes of a length in this range, no shorter than
+    /// [`MIN_TOKEN`] (crypto addresses).
     Tokens(usize, usize),
     /// Around each occurrence of one of `words` (ASCII case folded): from
     /// `before` bytes before it to `after` bytes after it, then on to the
@@ -132,7 +208,7 @@ impl Scope {
 pub(super) struct Regions<'t> {
     text: &'t str,
     numbers: Option<Vec<NumberRun>>,
-    words: Option<Vec<(usize, usize)>>,
+    tokens: Option<Vec<(usize, usize)>>,
     /// Occurrences of the words of [`NEAR_LISTS`]: (list, start, end).
     near: Option<Vec<(usize, usize, usize)>>,
 }
@@ -147,7 +223,7 @@ struct NumberRun {
 
 impl<'t> Regions<'t> {
     pub(super) fn new(text: &'t str) -> Self {
-        Self { text, numbers: None, words: None, near: None }
+        Self { text, numbers: None, tokens: None, near: None }
     }
 
     /// Sorted, non-overlapping byte ranges on char boundaries.
@@ -180,7 +256,7 @@ impl<'t> Regions<'t> {
                 }
             }
             Scope::Tokens(min, max) => {
-                for &(start, end) in self.words() {
+                for &(start, end) in self.tokens() {
                     if (min..=max).contains(&(end - start)) {
                         out.push(start, end);
                     }
@@ -207,15 +283,17 @@ impl<'t> Regions<'t> {
                 }
             }
             Scope::CountryCode { len } => {
-                for &(start, end) in self.words() {
-                    let w = &b[start..end];
-                    if w.len() >= 4
-                        && is(w[0], class::ALPHA)
-                        && is(w[1], class::ALPHA)
-                        && is(w[2], class::DIGIT)
-                        && is(w[3], class::DIGIT)
+                // The check digits start a number run, right after the two
+                // letters that start a word.
+                for r in self.numbers() {
+                    let (p, w) = (r.start, class::WORD);
+                    if p >= 2
+                        && b.get(p + 1).is_some_and(|&c| is(c, class::DIGIT))
+                        && is(b[p - 1], class::ALPHA)
+                        && is(b[p - 2], class::ALPHA)
+                        && (p == 2 || !is(b[p - 3], w))
                     {
-                        out.push(start, (start + len).min(b.len()));
+                        out.push(p - 2, (p - 2 + len).min(b.len()));
                     }
                 }
             }
@@ -226,11 +304,12 @@ impl<'t> Regions<'t> {
     /// Every occurrence of a word of [`NEAR_LISTS`], by start.
     fn near(&mut self) -> &[(usize, usize, usize)] {
         self.near.get_or_insert_with(|| {
-            let Some((searcher, list_of)) = near_searcher() else { return Vec::new() };
-            let mut found: Vec<(usize, usize, usize)> = searcher
-                .find_overlapping_iter(self.text)
-                .map(|m| (list_of[m.pattern().as_usize()], m.start(), m.end()))
-                .collect();
+            let Some((dfa, list_of)) = near_searcher() else { return Vec::new() };
+            let mut found = Vec::new();
+            all_matches(dfa, self.text.as_bytes(), &mut found);
+            for m in &mut found {
+                m.0 = list_of[m.0];
+            }
             found.sort_unstable_by_key(|&(_, start, _)| start);
             found
         })
@@ -240,24 +319,35 @@ impl<'t> Regions<'t> {
         self.numbers.get_or_insert_with(|| number_runs(self.text.as_bytes()))
     }
 
-    /// Maximal runs of ASCII word bytes.
-    fn words(&mut self) -> &[(usize, usize)] {
-        self.words.get_or_insert_with(|| {
-            let b = self.text.as_bytes();
-            let mut runs = Vec::new();
-            let mut i = 0;
-            while i < b.len() {
-                if !is(b[i], class::WORD) {
-                    i += 1;
-                    continue;
-                }
-                let start = i;
-                i += b[i..].iter().take_while(|&&c| is(c, class::WORD)).count();
-                runs.push((start, i));
-            }
-            runs
-        })
+    /// Maximal runs of ASCII word bytes, of [`MIN_TOKEN`] bytes or more.
+    fn tokens(&mut self) -> &[(usize, usize)] {
+        self.tokens.get_or_insert_with(|| long_word_runs(self.text.as_bytes()))
     }
+}
+
+/// The shortest run of word bytes a [`Scope::Tokens`] can ask for.
+pub(super) const MIN_TOKEN: usize = 11;
+
+/// Maximal runs of ASCII word bytes at least [`MIN_TOKEN`] long. A run that
+/// long has a word byte at each multiple of `MIN_TOKEN` it spans, so only
+/// those bytes are read until one is found.
+fn long_word_runs(b: &[u8]) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let (mut i, mut from) = (MIN_TOKEN - 1, 0);
+    while i < b.len() {
+        if !is(b[i], class::WORD) {
+            i += MIN_TOKEN;
+            continue;
+        }
+        let start = i - b[from..i].iter().rev().take_while(|&&c| is(c, class::WORD)).count();
+        let end = i + b[i..].iter().take_while(|&&c| is(c, class::WORD)).count();
+        if end - start >= MIN_TOKEN {
+            runs.push((start, end));
+        }
+        from = end;
+        i = end + MIN_TOKEN;
+    }
+    runs
 }
 
 /// Ranges pushed in order of their start, merged when they touch.
@@ -278,7 +368,7 @@ impl Merged<'_> {
 
 /// The index of the first ASCII digit at or after `i` (or `b.len()`),
 /// looking 16 bytes at a time through text without one.
-fn next_digit(b: &[u8], mut i: usize) -> usize {
+pub(super) fn next_digit(b: &[u8], mut i: usize) -> usize {
     while let Some(chunk) = b.get(i..).and_then(|rest| rest.first_chunk::<16>()) {
         if chunk.iter().fold(false, |any, c| any | c.is_ascii_digit()) {
             break;
@@ -323,6 +413,8 @@ fn number_runs(b: &[u8]) -> Vec<NumberRun> {
 
 #[cfg(test)]
 mod tests {
+    use aho_corasick::AhoCorasick;
+
     use super::*;
 
     fn regions(text: &str, scope: Scope) -> Vec<&str> {
@@ -375,6 +467,51 @@ mod tests {
         assert_eq!(regions(text, Scope::ColonRuns), ["fe80::1%eth0", "std::fs"]);
         let text = "v1.2.3 at 10.0.0.1/8, 1.2";
         assert_eq!(regions(text, Scope::DottedQuads), ["10.0.0.1/8"]);
+    }
+
+    /// What [`all_matches`] must find: aho-corasick's own overlapping search.
+    fn overlapping(text: &str) -> Vec<(usize, usize, usize)> {
+        let words: Vec<String> = NEAR_LISTS.iter().flat_map(|l| l.forms()).collect();
+        let ac = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&words)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut found: Vec<_> = ac
+            .find_overlapping_iter(text)
+            .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    fn lanes(text: &str) -> Vec<(usize, usize, usize)> {
+        let (dfa, _) = near_searcher().unwrap_or_else(|| panic!("near searcher"));
+        let mut found = Vec::new();
+        all_matches(dfa, text.as_bytes(), &mut found);
+        found.sort_unstable();
+        found
+    }
+
+    #[test]
+    fn lanes_find_what_one_walk_finds() {
+        // Words across every lane boundary, at the edges, and overlapping
+        // ("password" holds "pass"; "://" is in two lists).
+        let words = ["Password: ", "x", "date de naissance", "https://", "keytoken", "é", " b."];
+        let text: String = (0..60).map(|i| words[i % words.len()]).collect();
+        // Every length moves the lanes' boundaries by a byte.
+        for cut in 0..=text.len() {
+            let t = &text[..text.floor_char_boundary(cut)];
+            assert_eq!(lanes(t), overlapping(t), "{cut}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lanes_find_what_one_walk_finds_anywhere(
+            text in "(pass|PASSWORD|word|key|born|b\\.|://|www\\.|@|name|é| |date de naissance|[a-z]{1,3}){0,300}"
+        ) {
+            proptest::prop_assert_eq!(lanes(&text), overlapping(&text));
+        }
     }
 
     #[test]
