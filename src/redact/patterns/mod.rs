@@ -23,7 +23,7 @@ use checks::*;
 use context::*;
 use names::{check_address, check_company, check_field, check_name_field};
 use phone::check_phone;
-use scope::{Regions, Scope};
+use scope::{Regions, Scope, next_digit};
 
 /// A validated candidate: where it is (it may be narrower than the regex
 /// match) and how sure the rule is.
@@ -406,9 +406,9 @@ impl Rule {
     }
 }
 
-/// Validated values inside `start..end`, trying sub-runs that start and end
-/// at group boundaries and hold a number of digits in `digits`: leftmost
-/// first, longest first.
+/// Validated values inside `start..end`, whose whole failed `check`, trying
+/// sub-runs that start and end at group boundaries and hold a number of
+/// digits in `digits`: leftmost first, longest first.
 fn split_hits(
     text: &str,
     start: usize,
@@ -440,7 +440,11 @@ fn split_hits(
             if b <= a || upto - before < *digits.start() {
                 break;
             }
-            if upto - before > *digits.end() || covered.contains(start + a, start + b) {
+            // The whole run failed its check before it was split.
+            if (a, b) == (0, s.len())
+                || upto - before > *digits.end()
+                || covered.contains(start + a, start + b)
+            {
                 continue;
             }
             if let Some(hit) = check(text, start + a, start + b) {
@@ -460,13 +464,14 @@ impl Redactor for Patterns {
         wanted: EntitySet,
         out: &mut Vec<Finding>,
     ) -> Result<(), RedactError> {
-        let mut present = [false; 256];
-        for &b in text.as_bytes() {
-            present[usize::from(b)] = true;
-        }
+        let b = text.as_bytes();
+        let has_digit = next_digit(b, 0) < b.len();
+        let present = |c: u8| match c {
+            b'0'..=b'9' => has_digit,
+            _ => memchr::memchr(c, b).is_some(),
+        };
         let runs = |r: &&Rule| {
-            wanted.contains(r.entity)
-                && (r.needs.is_empty() || r.needs.iter().any(|&b| present[usize::from(b)]))
+            wanted.contains(r.entity) && (r.needs.is_empty() || r.needs.iter().any(|&c| present(c)))
         };
         let mut regions = Regions::new(text);
         let mut covered = Covered::default();
@@ -488,8 +493,20 @@ impl Redactor for Patterns {
                 // The regex sees the text up to the region's end, and what
                 // lies before its start (for `\b`).
                 let hay = &text[..to];
+                if rule.split && covered.holds_every_match(hay, from) {
+                    continue;
+                }
                 let mut pos = from;
                 while pos < to {
+                    // A number-run candidate needs this many digits, and a
+                    // match cannot reach past the region's end.
+                    if rule.split
+                        && pos > from
+                        && text.as_bytes()[pos..to].iter().filter(|b| b.is_ascii_digit()).count()
+                            < *rule.digits.start()
+                    {
+                        break;
+                    }
                     let (start, end, next) = if rule.group == 0 {
                         let Some(m) = rule.regex.find_at(hay, pos) else { break };
                         (m.start(), m.end(), m.end())
@@ -551,6 +568,17 @@ impl Covered {
     fn contains(&self, start: usize, end: usize) -> bool {
         let i = self.0.partition_point(|&(s, _)| s <= start);
         i > 0 && self.0[i - 1].1 >= end
+    }
+
+    /// Whether every number-run candidate in `hay[from..]` lies inside one
+    /// value found before, so that none needs its regex or its check. Such a
+    /// candidate starts with a digit, `+` or `(` and ends with a digit.
+    fn holds_every_match(&self, hay: &str, from: usize) -> bool {
+        let region = &hay.as_bytes()[from..];
+        let Some(first) = region.iter().position(u8::is_ascii_digit) else { return true };
+        let last = region.iter().rposition(u8::is_ascii_digit).unwrap_or(first);
+        !region.iter().any(|&c| c == b'+' || c == b'(')
+            && self.contains(from + first, from + last + 1)
     }
 
     fn add(&mut self, mut spans: Vec<(usize, usize)>) {
