@@ -90,9 +90,11 @@ pub(super) fn without_extension(s: &str) -> &str {
     i -= usize::from(i > 0 && matches!(b[i - 1], b' ' | b'\t'));
     i -= usize::from(i > 0 && b[i - 1] == b'.');
     let head = &s[..i];
-    let lower = head.to_ascii_lowercase();
-    let Some(word) = ["extension", "extn", "ext", "x"].into_iter().find(|w| lower.ends_with(w))
-    else {
+    let ends_with = |w: &str| {
+        head.len() >= w.len()
+            && head.as_bytes()[head.len() - w.len()..].eq_ignore_ascii_case(w.as_bytes())
+    };
+    let Some(word) = ["extension", "extn", "ext", "x"].into_iter().find(|w| ends_with(w)) else {
         return s;
     };
     let number = head[..head.len() - word.len()].trim_end_matches([' ', '\t', ',']);

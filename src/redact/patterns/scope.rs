@@ -7,8 +7,8 @@
 use std::sync::OnceLock;
 
 use aho_corasick::automaton::Automaton;
-use aho_corasick::dfa::DFA;
 use aho_corasick::automaton::StateID;
+use aho_corasick::dfa::DFA;
 use aho_corasick::{Anchored, StartKind};
 
 use super::context::{

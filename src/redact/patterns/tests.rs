@@ -117,6 +117,7 @@ fn phones_in_many_formats() {
         ("Reach her on 962.952.7601x89555 after 5pm", "962.952.7601x89555"),
         ("phone: +1-437-586-5797x543", "+1-437-586-5797x543"),
         ("call (415) 555-2671 ext. 23, or", "(415) 555-2671 ext. 23"),
+        ("call (415) 555-2671 EXT. 23, or", "(415) 555-2671 EXT. 23"),
         ("call 020 7946 0958 extension 7.", "020 7946 0958 extension 7"),
         // North American grouping is evidence even where the area code is
         // not one the plan assigns (test data and typos write such numbers).
