@@ -280,7 +280,9 @@ fn field_pattern(keys: &str) -> String {
 fn company_pattern() -> String {
     let word = "[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž0-9'’.\\-]*";
     let join = "(?:[ ]?&[ ]?|[ ]|-)";
-    let forms = "(?:GmbH|gGmbH|AG|KGaA|KG|OHG|GbR|UG|SE|Inc|Incorporated|LLC|Ltd|Limited|PLC|plc|LLP|Corp|Corporation|SAS|SARL|SpA|Srl|SRL|BV|NV|Oyj?|AB|ASA|ApS|Kft|Zrt|Pty[ ]Ltd)\\b\\.?|e\\.[ ]?V\\.|S\\.A\\.(?:S\\.)?|S\\.p\\.A\\.|S\\.r\\.l\\.|S\\.L\\.(?:U\\.)?|B\\.V\\.|N\\.V\\.|L\\.L\\.C\\.|A/S|Sp\\.[ ]z[ ]o\\.o\\.|s\\.r\\.o\\.|S\\.[ ]?Coop\\.?|S\\.L\\.N\\.E\\.?|S\\.A\\.U\\.?";
+    let forms = "(?:GmbH|gGmbH|AG|KGaA|KG|OHG|GbR|UG|SE|Inc|Incorporated|LLC|Ltd|Limited|PLC|plc|LLP|Corp|Corporation|SAS|SARL|SpA|Srl|SRL|BV|NV|Oyj?|AB|ASA|ApS|Kft|Zrt|Pty[ ]Ltd)\\b\\.?|e\\.[ ]?V\\.|S\\.A\\.U\\.?|S\\.A\\.(?:S\\.)?|S\\.p\\.A\\.|S\\.r\\.l\\.|S\\.L\\.N\\.E\\.?|S\\.L\\.(?:U\\.)?|B\\.V\\.|N\\.V\\.|L\\.L\\.C\\.|A/S|Sp\\.[ ]z[ ]o\\.o\\.|s\\.r\\.o\\.|S\\.[ ]?Coop\\.?";
+    // The regex takes the first form that fits, so a form that starts like
+    // another comes first ("S.L.N.E." before "S.L.").
     // Family firms: "Bailey and Sons", "Pignatti e figli", "Dupont et Fils".
     let family = "[ ](?:and|&|und|e|y|et)[ ](?:Sons|Söhne|[Ff]igli|[Hh]ijos|[Ff]ils|[Aa]sociados|Partners?|Co\\.)";
     format!(

@@ -346,6 +346,9 @@ fn companies_by_their_legal_form() {
             "de Farmaceútica Giralt y asociados S.Coop.; mi",
             "Farmaceútica Giralt y asociados S.Coop.",
         ),
+        // Forms that start like a shorter one are taken whole.
+        ("soy Goyo de Vilanova & Asociados S.L.N.E; mi", "Vilanova & Asociados S.L.N.E"),
+        ("con Hermanos Ruiz S.A.U. desde", "Hermanos Ruiz S.A.U."),
         // Two companies joined by "and" are two.
         ("between Campbell LLC and Espinoza Inc was", "Campbell LLC"),
         ("between Campbell LLC and Espinoza Inc was", "Espinoza Inc"),
