@@ -22,7 +22,7 @@ mod common;
 mod names;
 
 use common::CommonWords;
-use names::{in_product_token, join_surname_first, names_in, plausible, widen};
+use names::{in_product_token, join_split_name, join_surname_first, names_in, plausible, widen};
 
 use super::entity::{Entity, EntitySet, Finding, Source};
 use super::{RedactError, Redactor};
@@ -400,6 +400,7 @@ impl Ner {
         close(current, &mut out);
         out.retain(|f| wanted.contains(f.entity) && f.end > f.start);
         join_surname_first(text, &mut out);
+        join_split_name(text, &mut out);
         out
     }
 }

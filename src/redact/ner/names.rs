@@ -2,6 +2,8 @@
 //! greeting, title, degree or full stop around it, cut where the words
 //! cannot belong to one name, and only when it reads like a name at all.
 
+#[cfg(test)]
+use crate::redact::entity::Source;
 use crate::redact::entity::{Entity, Finding};
 use crate::redact::gate::is_stop_word;
 
@@ -25,10 +27,17 @@ pub(super) fn names_in(
             continue;
         }
         let piece = &text[s..e];
-        let titled = piece
-            .split_once(' ')
-            .is_some_and(|(first, _)| TITLES.contains(&first.to_lowercase().trim_end_matches('.')));
-        let entity = if titled { Entity::Person } else { entity };
+        // A degree alone ("PhD", "M.D.") names nobody; one after a name
+        // makes it a person's ("Anatolij Hering B.A.", "Tom Baker MD").
+        let (first, last) = (piece.split(' ').next(), piece.rsplit(' ').next());
+        if first == last && last.is_some_and(credential) {
+            continue;
+        }
+        let titled = first.is_some_and(|w| {
+            piece.contains(' ') && TITLES.contains(&w.to_lowercase().trim_end_matches('.'))
+        });
+        let credited = piece.contains(' ') && last.is_some_and(credential);
+        let entity = if titled || credited { Entity::Person } else { entity };
         out.extend(
             split_at_inner_words(text, s, e, entity)
                 .into_iter()
@@ -66,6 +75,31 @@ pub(super) fn join_surname_first(text: &str, found: &mut Vec<Finding>) {
         } else {
             i += 1;
         }
+    }
+}
+
+/// Joins a first name and the word right after it that the model took for
+/// another name ("Fausto" PERSON, "Avogadro" ORGANIZATION; "Maria",
+/// "Lopez"): one capitalised word right after a one-word person's name, a
+/// space apart, is the surname.
+pub(super) fn join_split_name(text: &str, found: &mut Vec<Finding>) {
+    let one_word = |f: &Finding| !text[f.start..f.end].contains(char::is_whitespace);
+    let mut i = 0;
+    while i + 1 < found.len() {
+        let (a, b) = (&found[i], &found[i + 1]);
+        if a.entity == Entity::Person
+            && matches!(b.entity, Entity::Person | Entity::Organization | Entity::Location)
+            && text.get(a.end..b.start) == Some(" ")
+            && one_word(a)
+            && one_word(b)
+            && text[b.start..b.end].starts_with(char::is_uppercase)
+        {
+            let (end, score) = (b.end, (a.score + b.score) / 2.0);
+            found[i].end = end;
+            found[i].score = score;
+            found.remove(i + 1);
+        }
+        i += 1;
     }
 }
 
@@ -141,7 +175,7 @@ fn split_at_inner_words(
                             || TITLES.contains(&word.trim_end_matches('.'))
                             || degree(&word, true)
                     })
-                    || (e == end && s > from && degree(word, false))
+                    || (e == end && s > from && (degree(word, false) || credential(word)))
             }
             _ => {
                 foreign(i)
@@ -267,6 +301,21 @@ fn degree(word: &str, before: bool) -> bool {
             || word
                 .split(['.', '-'])
                 .any(|part| part.chars().filter(|c| c.is_alphabetic()).count() >= 2))
+}
+
+/// Degrees and credentials after a name, as written (without the last
+/// full stop): "Md." is Maryland, "MA" Massachusetts, "S.Com." a legal form.
+const CREDENTIALS: &[&str] = &[
+    "PhD", "Ph.D", "MD", "M.D", "MBA", "M.B.A", "MSc", "M.Sc", "BSc", "B.Sc", "B.A", "B.S", "M.A",
+    "M.S", "MPhil", "M.Phil", "DPhil", "D.Phil", "LLM", "LL.M", "LLB", "LL.B", "JD", "J.D", "DDS",
+    "D.D.S", "DMD", "DVM", "PharmD", "EdD", "MPH", "RN", "CPA", "CFA", "Esq", "FRCS", "MRCP",
+    "BEng", "B.Eng", "MEng", "M.Eng", "B.Com", "M.Com", "B.Ed", "M.Ed",
+];
+
+/// Whether `word`, after a name, is a degree or credential ("B.A.", "PhD",
+/// "M.D.,").
+fn credential(word: &str) -> bool {
+    CREDENTIALS.contains(&word.trim_end_matches([',', '.']))
 }
 
 /// Whether the last word of `before` is one a full stop after it
@@ -434,5 +483,50 @@ mod tests {
         let t = "Hello Johnson, bye";
         assert_eq!(widen(t, 8, 10), (6, 13));
         assert_eq!(widen(t, 6, 14), (6, 13));
+    }
+
+    #[test]
+    fn a_degree_after_a_name_makes_it_a_persons_and_alone_names_nobody() {
+        for word in ["B.A.", "PhD", "M.D.,", "M.Sc.", "Ph.D.", "MBA"] {
+            assert!(credential(word), "{word}");
+        }
+        // Legal forms, states and abbreviations are not degrees.
+        for word in ["S.Com.", "S.A.", "MA", "St.", "GmbH", "Md."] {
+            assert!(!credential(word), "{word}");
+        }
+        let found = |t: &str, entity| -> Vec<(Entity, String)> {
+            names_in(t, 0, t.len(), entity, true, &[])
+                .into_iter()
+                .map(|(e, s, end)| (e, t[s..end].to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let t = "Anatolij Hering B.A.";
+        assert_eq!(found(t, Entity::Organization), [(Entity::Person, "Anatolij Hering".into())]);
+        assert_eq!(found("PhD", Entity::Organization), []);
+        let t = "Desarrollo Globales S.Com.";
+        assert_eq!(found(t, Entity::Organization), [(Entity::Organization, t.into())]);
+    }
+
+    #[test]
+    fn a_first_name_and_the_word_after_it_are_one_name() {
+        let joined = |t: &str, a: (usize, usize), b: (usize, usize), second| -> Vec<String> {
+            let mut found = vec![
+                Finding::new(Entity::Person, a.0, a.1, 0.9, Source::Ner),
+                Finding::new(second, b.0, b.1, 0.7, Source::Ner),
+            ];
+            join_split_name(t, &mut found);
+            assert!(found.iter().all(|f| f.entity == Entity::Person || f.entity == second));
+            found.iter().map(|f| t[f.start..f.end].to_owned()).collect()
+        };
+        let t = "sono Fausto Avogadro.";
+        assert_eq!(joined(t, (5, 11), (12, 20), Entity::Organization), ["Fausto Avogadro"]);
+        assert_eq!(joined(t, (5, 11), (12, 20), Entity::Person), ["Fausto Avogadro"]);
+        // Not after a whole name, not across a comma, not a word in lower case.
+        let t = "Maria Lopez Google";
+        assert_eq!(joined(t, (0, 11), (12, 18), Entity::Organization), ["Maria Lopez", "Google"]);
+        let t = "Anna, Berlin";
+        assert_eq!(joined(t, (0, 4), (6, 12), Entity::Location), ["Anna", "Berlin"]);
+        let t = "Anna berlin";
+        assert_eq!(joined(t, (0, 4), (5, 11), Entity::Location), ["Anna", "berlin"]);
     }
 }
