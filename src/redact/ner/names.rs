@@ -359,6 +359,9 @@ pub(super) fn plausible(entity: Entity, span: &str) -> bool {
         .filter(|w| !w.is_empty())
         .collect();
     let single = words.len() == 1;
+    if single && words.first().is_some_and(|w| imperative_with_clitic(w)) {
+        return false;
+    }
     if words.iter().all(|w| is_stop_word(w))
         && (single || words.iter().any(|w| w.chars().count() >= 4))
     {
@@ -366,6 +369,33 @@ pub(super) fn plausible(entity: Entity, span: &str) -> bool {
     }
     span.split(|c: char| !c.is_alphanumeric())
         .any(|w| w.chars().count() >= 2 && w.chars().all(char::is_alphabetic))
+}
+
+/// Whether `word` is a Spanish imperative with an object pronoun attached
+/// ("Envíelo", "Llámame", "Confírmeselo"), which the model takes for a
+/// place when it starts a sentence. Their spelling gives them away: the
+/// stress mark the pronoun makes necessary, after the first letter of the
+/// word, then the verb's `a` or `e`, then the pronoun. Names of that shape
+/// ("Rómulo", "Ángela", "Ítalo") have the mark earlier, another vowel
+/// before the ending, or end in "la", which is left out.
+fn imperative_with_clitic(word: &str) -> bool {
+    const PRONOUNS: &[&str] = &[
+        "selo", "selos", "sela", "selas", "melo", "mela", "noslo", "lo", "los", "le", "les", "me",
+        "nos",
+    ];
+    let lower = word.to_lowercase();
+    if !lower.chars().all(char::is_alphabetic) || lower.chars().count() < 6 {
+        return false;
+    }
+    // "Revíselos" is "revise" + "los", not "revi" + "selos": try each.
+    PRONOUNS.iter().filter_map(|p| lower.strip_suffix(p)).any(|stem| {
+        let stem: Vec<char> = stem.chars().collect();
+        let mut marked = stem.iter().enumerate().filter(|(_, c)| "áéíóú".contains(**c));
+        let (first, second) = (marked.next(), marked.next());
+        matches!(stem.last(), Some('a' | 'e'))
+            && second.is_none()
+            && first.is_some_and(|(i, _)| i >= 1 && i + 1 < stem.len())
+    })
 }
 
 /// The span is the name part of a `product/version` token ("Mozilla/5.0",
@@ -528,5 +558,20 @@ mod tests {
         assert_eq!(joined(t, (0, 4), (6, 12), Entity::Location), ["Anna", "Berlin"]);
         let t = "Anna berlin";
         assert_eq!(joined(t, (0, 4), (5, 11), Entity::Location), ["Anna", "berlin"]);
+    }
+
+    #[test]
+    fn spanish_imperatives_with_a_pronoun_are_no_name() {
+        for word in
+            ["Envíelo", "Llámame", "Confírmeselo", "Mándenos", "Revíselos", "Escríbame", "Dígalo"]
+        {
+            assert!(imperative_with_clitic(word), "{word}");
+            assert!(!plausible(Entity::Location, word), "{word}");
+        }
+        // Names of a like shape, and words without the stress mark.
+        for word in ["Rómulo", "Ángela", "Ítalo", "Críspulo", "Ángelo", "Marcelo", "Envielo"] {
+            assert!(!imperative_with_clitic(word), "{word}");
+        }
+        assert!(plausible(Entity::Person, "Rómulo"));
     }
 }
