@@ -81,7 +81,7 @@ pub(super) fn join_surname_first(text: &str, found: &mut Vec<Finding>) {
 /// Joins a first name and the word right after it that the model took for
 /// another name ("Fausto" PERSON, "Avogadro" ORGANIZATION; "Maria",
 /// "Lopez"): one capitalised word right after a one-word person's name, a
-/// space apart, is the surname.
+/// space apart, is the surname, unless it names a firm ([`FIRM_WORDS`]).
 pub(super) fn join_split_name(text: &str, found: &mut Vec<Finding>) {
     let one_word = |f: &Finding| !text[f.start..f.end].contains(char::is_whitespace);
     let mut i = 0;
@@ -94,14 +94,63 @@ pub(super) fn join_split_name(text: &str, found: &mut Vec<Finding>) {
             && one_word(b)
             && text[b.start..b.end].starts_with(char::is_uppercase)
         {
+            // "Collins Holdings" is a company named after a family.
+            let firm = b.entity == Entity::Organization
+                && FIRM_WORDS.contains(&text[b.start..b.end].to_lowercase().as_str());
             let (end, score) = (b.end, (a.score + b.score) / 2.0);
             found[i].end = end;
             found[i].score = score;
+            if firm {
+                found[i].entity = Entity::Organization;
+            }
             found.remove(i + 1);
         }
         i += 1;
     }
 }
+
+/// Words that make a family name a company's ("Collins Holdings", "Baker
+/// Logistics"), in the languages of the stop words.
+const FIRM_WORDS: &[&str] = &[
+    "holdings",
+    "group",
+    "gruppe",
+    "groupe",
+    "grupo",
+    "gruppo",
+    "industries",
+    "partners",
+    "associates",
+    "capital",
+    "ventures",
+    "consulting",
+    "logistics",
+    "analytics",
+    "systems",
+    "solutions",
+    "technologies",
+    "labs",
+    "media",
+    "bank",
+    "insurance",
+    "assurance",
+    "freight",
+    "motors",
+    "foods",
+    "pharma",
+    "energy",
+    "airlines",
+    "brothers",
+    "bros",
+    "enterprises",
+    "international",
+    "holding",
+    "werke",
+    "bau",
+    "logistik",
+    "versicherung",
+    "immobilien",
+];
 
 /// Words that join the parts of one person's name ("Charles de Gaulle",
 /// "Ludwig van Beethoven", "José Ortega y Gasset").
@@ -550,6 +599,15 @@ mod tests {
         };
         let t = "sono Fausto Avogadro.";
         assert_eq!(joined(t, (5, 11), (12, 20), Entity::Organization), ["Fausto Avogadro"]);
+        // A family name before a word that names a firm is the firm's.
+        let firm = "Collins Holdings";
+        let mut found = vec![
+            Finding::new(Entity::Person, 0, 7, 0.9, Source::Ner),
+            Finding::new(Entity::Organization, 8, 16, 0.7, Source::Ner),
+        ];
+        join_split_name(firm, &mut found);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].entity, found[0].start, found[0].end), (Entity::Organization, 0, 16));
         assert_eq!(joined(t, (5, 11), (12, 20), Entity::Person), ["Fausto Avogadro"]);
         // Not after a whole name, not across a comma, not a word in lower case.
         let t = "Maria Lopez Google";
