@@ -92,3 +92,24 @@ fn everyday_words_with_a_capital_are_no_name() {
     }
     assert!(!found.iter().any(|v| v.contains("Vertrag")), "{found:?}");
 }
+
+#[test]
+fn names_around_a_name_take_its_side() {
+    // After a person and "aus", a town the model misses or takes for a
+    // second person is where the person comes from.
+    for (text, place) in [
+        ("Hallo, ich bin Janus Wirth aus Hettstedt. Meine Nummer folgt.", "Hettstedt"),
+        ("Maria aus Dresden hat angerufen.", "Dresden"),
+    ] {
+        let found = names(text);
+        assert!(found.iter().any(|&(e, v, _)| e == Entity::Location && v == place), "{found:?}");
+        assert!(!found.iter().any(|&(e, v, _)| e == Entity::Person && v == place), "{found:?}");
+    }
+    assert!(names("Grüße von Peter aus Versehen gelöscht.").iter().all(|f| f.1 != "Versehen"));
+    // A degree after a name is not part of it, nor a company.
+    let found = names("Regards, Maria Lopez PhD");
+    assert_eq!(found, [(Entity::Person, "Maria Lopez", 9)]);
+    // A Spanish imperative opening a sentence is no place.
+    let found = values("Envíelo a la oficina de Valencia, por favor.");
+    assert_eq!(found, ["Valencia"]);
+}

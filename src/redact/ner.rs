@@ -22,7 +22,9 @@ mod common;
 mod names;
 
 use common::CommonWords;
-use names::{in_product_token, join_split_name, join_surname_first, names_in, plausible, widen};
+use names::{
+    in_product_token, join_split_name, join_surname_first, names_in, origins, plausible, widen,
+};
 
 use super::entity::{Entity, EntitySet, Finding, Source};
 use super::{RedactError, Redactor};
@@ -401,6 +403,23 @@ impl Ner {
         out.retain(|f| wanted.contains(f.entity) && f.end > f.start);
         join_surname_first(text, &mut out);
         join_split_name(text, &mut out);
+        // Without the word list, an everyday word could not be told apart.
+        if wanted.contains(Entity::Location) && self.common.len() > 0 {
+            for (s, e) in origins(text, &out) {
+                if self.common.only_common(&text[s..e]) {
+                    continue;
+                }
+                match out.iter_mut().find(|f| f.start < e && s < f.end) {
+                    // "Maria aus Dresden": not a second person.
+                    Some(f) if (f.start, f.end, f.entity) == (s, e, Entity::Person) => {
+                        f.entity = Entity::Location;
+                    }
+                    Some(_) => {}
+                    None => out.push(Finding::new(Entity::Location, s, e, 0.7, Source::Ner)),
+                }
+            }
+            out.sort_by_key(|f| f.start);
+        }
         out
     }
 }

@@ -109,6 +109,35 @@ pub(super) fn join_split_name(text: &str, found: &mut Vec<Finding>) {
     }
 }
 
+/// The word after a person's name and "aus" or "uit" ("Janus Wirth aus
+/// Hettstedt", "Anna uit Zwolle"), when it starts with a capital and has
+/// three letters or more: where the person comes from. The caller keeps
+/// those that are no everyday word ("Peter aus Versehen"). English "from"
+/// is left out: "Anna from Sales" names a department, and "Sales" is also a
+/// town, so the word list keeps it.
+pub(super) fn origins(text: &str, found: &[Finding]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for f in found.iter().filter(|f| f.entity == Entity::Person) {
+        let rest = &text[f.end..];
+        let Some(after) = ["aus", "uit"]
+            .iter()
+            .find_map(|w| rest.strip_prefix(' ')?.strip_prefix(w)?.strip_prefix(' '))
+        else {
+            continue;
+        };
+        let word =
+            &after[..after.find(|c: char| !c.is_alphabetic() && c != '-').unwrap_or(after.len())];
+        let start = text.len() - after.len();
+        if word.starts_with(char::is_uppercase)
+            && word.chars().nth(1).is_some_and(char::is_lowercase)
+            && word.chars().filter(|c| c.is_alphabetic()).count() >= 3
+        {
+            out.push((start, start + word.len()));
+        }
+    }
+    out
+}
+
 /// Words that make a family name a company's ("Collins Holdings", "Baker
 /// Logistics"), in the languages of the stop words.
 const FIRM_WORDS: &[&str] = &[
@@ -631,5 +660,21 @@ mod tests {
             assert!(!imperative_with_clitic(word), "{word}");
         }
         assert!(plausible(Entity::Person, "Rómulo"));
+    }
+
+    #[test]
+    fn the_capitalised_word_after_a_name_and_aus_is_an_origin() {
+        let origins_in = |t: &str, name: &str| -> Vec<String> {
+            let at = t.find(name).unwrap_or(0);
+            let found = [Finding::new(Entity::Person, at, at + name.len(), 0.9, Source::Ner)];
+            origins(t, &found).into_iter().map(|(s, e)| t[s..e].to_owned()).collect()
+        };
+        assert_eq!(origins_in("Ich bin Janus Wirth aus Hettstedt.", "Janus Wirth"), ["Hettstedt"]);
+        assert_eq!(origins_in("Anna uit Bergen-op-Zoom zegt hoi", "Anna"), ["Bergen-op-Zoom"]);
+        assert_eq!(origins_in("Anna aus Ulm", "Anna"), ["Ulm"]);
+        // Lower case, acronyms, short words, other prepositions: no origin.
+        for t in ["Anna aus dem Büro", "Anna aus HR", "Anna aus Xi", "Anna from Leeds"] {
+            assert_eq!(origins_in(t, "Anna"), Vec::<String>::new(), "{t}");
+        }
     }
 }
