@@ -98,7 +98,9 @@ fn all_matches(dfa: &DFA, hay: &[u8], out: &mut Vec<(usize, usize, usize)>) {
             out.push((pattern.as_usize(), end - dfa.pattern_len(pattern), end));
         }
     };
-    // In step: every lane reads its next byte.
+    // In step: every lane reads its next byte. The two loops spell the
+    // step out: a shared closure that also checks the part's end measured
+    // 14% slower on the pattern bench.
     let steps = (0..LANES).map(|k| ends[k] - at[k]).min().unwrap_or(0);
     for _ in 0..steps {
         for k in 0..LANES {
