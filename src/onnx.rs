@@ -61,6 +61,12 @@ impl Pool {
         Ok(Self { sessions })
     }
 
+    /// The names of the model's inputs, in the order it declares them.
+    pub fn input_names(&self) -> Result<Vec<String>, String> {
+        let session = self.get()?;
+        Ok(session.inputs().iter().map(|i| i.name().to_owned()).collect())
+    }
+
     /// A free session, or the first one once it is free.
     pub fn get(&self) -> Result<MutexGuard<'_, Session>, String> {
         for s in &self.sessions {

@@ -15,13 +15,14 @@
 use std::path::Path;
 
 use ort::environment::Environment;
-use ort::value::Tensor;
 use tokenizers::Tokenizer;
 
 mod common;
+mod model;
 mod names;
 
 use common::CommonWords;
+use model::{Model, Row, case_of};
 use names::{
     in_product_token, join_split_name, join_surname_first, names_in, origins, plausible, widen,
 };
@@ -33,12 +34,6 @@ use super::{RedactError, Redactor};
 const WINDOW: usize = 126;
 /// Tokens shared by neighbouring windows.
 const OVERLAP: usize = 2 * CONTEXT;
-/// Windows per model call.
-const BATCH: usize = 16;
-/// Windows share a call only when their lengths differ by at most this
-/// many tokens: a call computes every window at the longest one's length,
-/// and padding costs as much as text, more than a separate call would.
-const PAD_SLACK: usize = 8;
 
 /// Loads ONNX Runtime from `library` once per process.
 pub fn runtime(library: &Path) -> Result<&'static Environment, RedactError> {
@@ -54,18 +49,16 @@ enum Tag {
 
 /// A loaded model.
 pub struct Ner {
-    sessions: crate::onnx::Pool,
+    model: Model,
     tokenizer: Tokenizer,
     tags: Vec<Tag>,
-    cls: i64,
-    sep: i64,
     common: CommonWords,
 }
 
 impl Ner {
     /// Loads `dir/model.int8.onnx`, `dir/tokenizer.json`, `dir/labels.json`
-    /// and, when there, `dir/common-words.txt`; `pool` sessions of `threads`
-    /// threads each.
+    /// and, when there, `dir/common-words.txt`; `pool` sessions of
+    /// `threads` threads each.
     pub fn load(
         runtime: &Environment,
         dir: &Path,
@@ -74,7 +67,6 @@ impl Ner {
     ) -> Result<Self, RedactError> {
         let setup =
             |what: &str, e: &dyn std::fmt::Display| RedactError::Setup(format!("{what}: {e}"));
-        let model = dir.join("model.int8.onnx");
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(|e| setup(&format!("tokenizer in {}", dir.display()), &e))?;
         tokenizer.with_padding(None);
@@ -94,95 +86,18 @@ impl Ner {
             .collect::<Result<Vec<_>, RedactError>>()?;
         let id =
             |t: &str| tokenizer.token_to_id(t).map(i64::from).ok_or_else(|| setup("tokenizer", &t));
-        let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
+        let marks = (id("[CLS]")?, id("[SEP]")?);
         let common =
             CommonWords::load(&dir.join("common-words.txt")).map_err(RedactError::Setup)?;
-        let sessions =
-            crate::onnx::Pool::load(runtime, &model, pool, threads).map_err(RedactError::Setup)?;
-        Ok(Self { sessions, tokenizer, tags, cls, sep, common })
+        let file = dir.join("model.int8.onnx");
+        let model = Model::load(runtime, &file, (pool, threads), marks, tags.len())?;
+        Ok(Self { model, tokenizer, tags, common })
     }
 
     /// How many words `common-words.txt` gave (0: spans are not checked).
     pub fn common_words(&self) -> usize {
         self.common.len()
     }
-
-    /// Runs the windows; returns per-window, per-token (tag index, prob).
-    fn infer(&self, windows: &[&[i64]]) -> Result<Vec<Vec<(usize, f32)>>, RedactError> {
-        let model_err = |e: &dyn std::fmt::Display| RedactError::Model(e.to_string());
-        let mut out = vec![Vec::new(); windows.len()];
-        for batch_order in batches(windows) {
-            let batch: Vec<&[i64]> = batch_order.iter().map(|&i| windows[i]).collect();
-            let width = batch.iter().map(|w| w.len()).max().unwrap_or(0) + 2;
-            let n = batch.len();
-            let mut ids = vec![0_i64; n * width];
-            let mut mask = vec![0_i64; n * width];
-            for (b, w) in batch.iter().enumerate() {
-                let row = &mut ids[b * width..(b + 1) * width];
-                row[0] = self.cls;
-                row[1..=w.len()].copy_from_slice(w);
-                row[w.len() + 1] = self.sep;
-                mask[b * width..b * width + w.len() + 2].fill(1);
-            }
-            let types = vec![0_i64; n * width];
-            let shape = [n, width];
-            let inputs = ort::inputs![
-                "input_ids" => Tensor::from_array((shape, ids)).map_err(|e| model_err(&e))?,
-                "attention_mask" => Tensor::from_array((shape, mask)).map_err(|e| model_err(&e))?,
-                "token_type_ids" => Tensor::from_array((shape, types)).map_err(|e| model_err(&e))?,
-            ];
-            let mut session = self.sessions.get().map_err(RedactError::Model)?;
-            let outputs = session.run(inputs).map_err(|e| model_err(&e))?;
-            let (dims, logits) =
-                outputs["logits"].try_extract_tensor::<f32>().map_err(|e| model_err(&e))?;
-            let classes = usize::try_from(dims[2]).unwrap_or(0);
-            if classes != self.tags.len() {
-                return Err(RedactError::Model(format!(
-                    "model has {classes} classes, labels.json {}",
-                    self.tags.len()
-                )));
-            }
-            for (b, w) in batch.iter().enumerate() {
-                let mut tokens = Vec::with_capacity(w.len());
-                for t in 0..w.len() {
-                    let at = (b * width + t + 1) * classes;
-                    tokens.push(softmax_argmax(&logits[at..at + classes]));
-                }
-                out[batch_order[b]] = tokens;
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// The windows' indices grouped into model calls: sorted by length, at most
-/// [`BATCH`] a call, lengths within [`PAD_SLACK`] of each other.
-fn batches(windows: &[&[i64]]) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..windows.len()).collect();
-    order.sort_by_key(|&i| windows[i].len());
-    let mut out: Vec<Vec<usize>> = Vec::new();
-    for i in order {
-        match out.last_mut() {
-            Some(batch)
-                if batch.len() < BATCH
-                    && windows[i].len() <= windows[batch[0]].len() + PAD_SLACK =>
-            {
-                batch.push(i);
-            }
-            _ => out.push(vec![i]),
-        }
-    }
-    out
-}
-
-fn softmax_argmax(logits: &[f32]) -> (usize, f32) {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
-    let (best, value) = logits
-        .iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |acc, (i, &l)| if l > acc.1 { (i, l) } else { acc });
-    (best, (value - max).exp() / sum)
 }
 
 /// One text's tokens and the windows that run over them.
@@ -191,6 +106,8 @@ struct Prepared {
     /// The lower-case words a phrase presents as a name ([`gate::cued_names`]).
     cued: Vec<(usize, usize)>,
     ids: Vec<i64>,
+    /// Each token's [`case_of`], when a model reads it (else empty).
+    cases: Vec<i64>,
     offsets: Vec<(usize, usize)>,
     windows: Vec<Window>,
 }
@@ -313,13 +230,23 @@ impl Redactor for Ner {
                 }
             }
             let windows = windows_over(&reads);
-            prepared.push(Prepared { text: t, cued, ids, offsets, windows });
+            let cases = if self.model.reads_cases() {
+                offsets.iter().map(|&(a, b)| text.get(a..b).map_or(5, case_of)).collect()
+            } else {
+                Vec::new()
+            };
+            prepared.push(Prepared { text: t, cued, ids, cases, offsets, windows });
         }
-        let slices: Vec<&[i64]> = prepared
+        let rows: Vec<Row<'_>> = prepared
             .iter()
-            .flat_map(|p| p.windows.iter().map(|w| &p.ids[w.start..w.start + w.len]))
+            .flat_map(|p| {
+                p.windows.iter().map(|w| Row {
+                    ids: &p.ids[w.start..w.start + w.len],
+                    cases: p.cases.get(w.start..w.start + w.len).unwrap_or_default(),
+                })
+            })
             .collect();
-        let mut predictions = self.infer(&slices)?.into_iter();
+        let mut predictions = self.model.infer(&rows)?.into_iter();
         let mut all = vec![Vec::new(); texts.len()];
         for p in &prepared {
             let mut tokens = vec![(0_usize, 0_f32); p.ids.len()];
@@ -437,20 +364,6 @@ mod tests {
         assert_eq!(w[1].0, WINDOW - OVERLAP);
         let (s, n) = *w.last().unwrap();
         assert_eq!(s + n, 300);
-    }
-
-    #[test]
-    fn calls_group_windows_of_similar_length() {
-        let lens = [85, 20, 47, 22, 90, 26, 21];
-        let ids = vec![0_i64; 100];
-        let windows: Vec<&[i64]> = lens.iter().map(|&n| &ids[..n]).collect();
-        let got: Vec<Vec<usize>> = batches(&windows)
-            .into_iter()
-            .map(|b| b.into_iter().map(|i| lens[i]).collect())
-            .collect();
-        assert_eq!(got, [vec![20, 21, 22, 26], vec![47], vec![85, 90]]);
-        let many = vec![&ids[..10]; BATCH + 1];
-        assert_eq!(batches(&many).iter().map(Vec::len).collect::<Vec<_>>(), [BATCH, 1]);
     }
 
     #[test]
