@@ -24,7 +24,8 @@ mod names;
 use common::CommonWords;
 use model::{Model, Row, case_of};
 use names::{
-    in_product_token, join_split_name, join_surname_first, names_in, origins, plausible, widen,
+    firm_names, in_product_token, join_split_name, join_surname_first, names_in, origins,
+    plausible, widen,
 };
 
 use super::entity::{Entity, EntitySet, Finding, Source};
@@ -330,6 +331,7 @@ impl Ner {
         out.retain(|f| wanted.contains(f.entity) && f.end > f.start);
         join_surname_first(text, &mut out);
         join_split_name(text, &mut out);
+        firm_names(text, &mut out);
         // Without the word list, an everyday word could not be told apart.
         if wanted.contains(Entity::Location) && self.common.len() > 0 {
             for (s, e) in origins(text, &out) {

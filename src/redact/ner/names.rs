@@ -107,6 +107,37 @@ pub(super) fn join_split_name(text: &str, found: &mut Vec<Finding>) {
     }
 }
 
+/// Names that a word of [`FIRM_WORDS`] makes a company's: a person's name
+/// that ends in one ("Jones Holdings"), and a person's or a company's name
+/// right before one the model left out ("Blake" + "Holdings").
+pub(super) fn firm_names(text: &str, found: &mut [Finding]) {
+    let is_firm = |w: &str| {
+        w.starts_with(char::is_uppercase) && FIRM_WORDS.contains(&w.to_lowercase().as_str())
+    };
+    for i in 0..found.len() {
+        let f = &found[i];
+        if !matches!(f.entity, Entity::Person | Entity::Organization) {
+            continue;
+        }
+        let name = text.get(f.start..f.end).unwrap_or_default();
+        let last = name.rsplit(' ').next().unwrap_or_default();
+        // Up to the next name, which may also overlap this one.
+        let next_start = found.get(i + 1).map_or(text.len(), |n| n.start.max(f.end));
+        let next = text
+            .get(f.end..next_start)
+            .and_then(|between| between.strip_prefix(' '))
+            .map(|rest| rest.split(|c: char| !c.is_alphanumeric()).next().unwrap_or_default())
+            .filter(|w| is_firm(w));
+        let f = &mut found[i];
+        if let Some(word) = next {
+            f.end += 1 + word.len();
+            f.entity = Entity::Organization;
+        } else if f.entity == Entity::Person && f.start + last.len() < f.end && is_firm(last) {
+            f.entity = Entity::Organization;
+        }
+    }
+}
+
 /// The word after a person's name and "aus" or "uit" ("Janus Wirth aus
 /// Hettstedt", "Anna uit Zwolle"), when it starts with a capital and has
 /// three letters or more: where the person comes from. The caller keeps

@@ -167,3 +167,38 @@ fn the_capitalised_word_after_a_name_and_aus_is_an_origin() {
         assert_eq!(origins_in(t, "Anna"), Vec::<String>::new(), "{t}");
     }
 }
+
+#[test]
+fn a_word_that_names_a_firm_makes_the_name_a_company() {
+    let firm = |t: &str, entity, (a, b): (usize, usize)| {
+        let mut found = vec![Finding::new(entity, a, b, 0.9, Source::Ner)];
+        firm_names(t, &mut found);
+        (found[0].entity, t[found[0].start..found[0].end].to_owned())
+    };
+    let org = Entity::Organization;
+    assert_eq!(firm("Jones Holdings", Entity::Person, (0, 14)), (org, "Jones Holdings".into()));
+    assert_eq!(firm("de Blake Holdings;", org, (3, 8)), (org, "Blake Holdings".into()));
+    assert_eq!(firm("Clay Group", Entity::Person, (0, 4)), (org, "Clay Group".into()));
+    // Not a word in lower case, not a place, not a name that is only the
+    // firm word, not past the next name.
+    let person = Entity::Person;
+    assert_eq!(firm("Anna group", person, (0, 4)), (person, "Anna".into()));
+    let place = Entity::Location;
+    assert_eq!(firm("Berlin Capital", place, (0, 6)), (place, "Berlin".into()));
+    assert_eq!(firm("Capital", person, (0, 7)), (person, "Capital".into()));
+    let t = "Maria Bank";
+    let mut found = vec![
+        Finding::new(person, 0, 5, 0.9, Source::Ner),
+        Finding::new(org, 6, 10, 0.9, Source::Ner),
+    ];
+    firm_names(t, &mut found);
+    assert_eq!((found[0].entity, found[0].end), (person, 5));
+    // Names that overlap are left as they are.
+    let t = "Katja Atzler B.A. Group";
+    let mut found = vec![
+        Finding::new(person, 0, 17, 0.9, Source::Ner),
+        Finding::new(org, 13, 17, 0.9, Source::Ner),
+    ];
+    firm_names(t, &mut found);
+    assert_eq!((found[0].entity, found[0].end), (person, 17));
+}
