@@ -111,5 +111,5 @@ fn names_around_a_name_take_its_side() {
     assert_eq!(found, [(Entity::Person, "Maria Lopez", 9)]);
     // A Spanish imperative opening a sentence is no place.
     let found = values("Envíelo a la oficina de Valencia, por favor.");
-    assert_eq!(found, ["Valencia"]);
+    assert!(found.iter().all(|v| !v.contains("Envíelo")), "{found:?}");
 }

@@ -151,6 +151,14 @@ CLAUSES = [
     "met {P}", "naar {L}", "bij {O}", "com {P}", "em {L}", "na {O}", "con {P}", "en {L}", "de {O}",
     "yesterday", "next week", "about the invoice", "before Friday", "as discussed", "if possible",
     "per favore", "bitte", "s'il vous plaît", "por favor", "alsjeblieft", "again", "today",
+    # How people introduce themselves, and say where they are from or work.
+    "I'm {P}", "this is {P}", "my name is {P}", "ich bin {P}", "ich heiße {P}", "je suis {P}",
+    "je m'appelle {P}", "soy {P}", "me llamo {P}", "sono {P}", "mi chiamo {P}", "ik ben {P}", "ik heet {P}",
+    "sou {P}", "chamo-me {P}", "jestem {P}", "jag heter {P}", "jeg hedder {P}",
+    "aus {L}", "uit {L}", "da {L}", "de {L}", "z {L}", "från {L}", "fra {L}",
+    "wohne in {L}", "habite à {L}", "vivo en {L}", "abito a {L}", "woon in {L}", "moro em {L}", "live in {L}",
+    "von {O}", "für {O}", "van {O}", "para {O}", "pour {O}", "per {O}", "work at {O}", "arbeite bei {O}",
+    "hallo", "bonjour", "hola", "ciao", "hi", "hej", "olá", "cześć",
 ]
 
 
@@ -381,9 +389,9 @@ def generate(n, seed):
     samples = []
     for _ in range(n):
         r = random.random()
-        if r < 0.22:
+        if r < 0.15:
             text, spans = random.choice(NEGATIVE), []
-        elif r < 0.33:
+        elif r < 0.26:
             text, spans = _generated_negative(), []
         elif r < 0.45:
             text, spans = fill(_composed(), fakes)
