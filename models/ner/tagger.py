@@ -30,6 +30,7 @@ from transformers import BertModel, BertTokenizerFast
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from sentences import LABELS, generate  # noqa: E402
+from train import encode as encode_labels, spans_from  # noqa: E402
 
 SEED = 13
 TRAIN_N = int(os.environ.get("NER_TRAIN_N", "200000"))
@@ -58,30 +59,12 @@ def case_of(piece):
 
 
 def encode(tok, samples):
-    """Token ids, cases, mask and BIO labels (-100 where no loss is taken)."""
-    enc = tok([s for s, _ in samples], return_offsets_mapping=True, truncation=True,
-              max_length=MAX_LEN, padding="max_length", return_tensors="pt")
-    labels, cases = [], []
-    for (text, spans), offsets in zip(samples, enc["offset_mapping"].tolist()):
-        row, case_row, prev = [], [], None
-        for (a, b) in offsets:
-            if a == b:
-                row.append(-100)
-                case_row.append(0)
-                continue
-            case_row.append(case_of(text[a:b]))
-            label = 0
-            for (s, e, t) in spans:
-                if a >= s and b <= e:
-                    label = LABELS.index(("I-" if prev == (s, e) else "B-") + t)
-                    prev = (s, e)
-                    break
-            else:
-                prev = None
-            row.append(label)
-        labels.append(row)
-        cases.append(case_row)
-    return enc["input_ids"], torch.tensor(cases), enc["attention_mask"], torch.tensor(labels), enc["offset_mapping"]
+    """Token ids, cases, mask, BIO labels (-100 where no loss is taken) and offsets."""
+    enc = encode_labels(tok, samples)
+    offsets = tok([s for s, _ in samples], return_offsets_mapping=True, truncation=True,
+                  max_length=MAX_LEN, padding="max_length")["offset_mapping"]
+    cases = [[0 if a == b else case_of(text[a:b]) for a, b in row] for (text, _), row in zip(samples, offsets)]
+    return enc["input_ids"], torch.tensor(cases), enc["attention_mask"], enc["labels"], offsets
 
 
 class Tagger(torch.nn.Module):
@@ -116,27 +99,6 @@ class Folded(torch.nn.Module):
         return self.out(x)
 
 
-def spans_from(labels, offsets):
-    out, cur = set(), None
-    for label, (a, b) in zip(labels, offsets):
-        if a == b:
-            continue
-        name = LABELS[label]
-        if name.startswith("B-") or (name.startswith("I-") and (cur is None or cur[2] != name[2:])):
-            if cur:
-                out.add(tuple(cur))
-            cur = [a, b, name[2:]]
-        elif name.startswith("I-"):
-            cur[1] = b
-        else:
-            if cur:
-                out.add(tuple(cur))
-            cur = None
-    if cur:
-        out.add(tuple(cur))
-    return out
-
-
 def evaluate(model, tok, samples):
     model.eval()
     tp = fp = fn = 0
@@ -145,7 +107,7 @@ def evaluate(model, tok, samples):
             batch = samples[i:i + 128]
             ids, cases, _, _, offsets = encode(tok, batch)
             pred = model(ids, cases).argmax(-1).tolist()
-            for (_, gold), p, off in zip(batch, pred, offsets.tolist()):
+            for (_, gold), p, off in zip(batch, pred, offsets):
                 got, want = spans_from(p, off), set(gold)
                 tp += len(got & want)
                 fp += len(got - want)
