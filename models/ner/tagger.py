@@ -30,7 +30,7 @@ from transformers import BertModel, BertTokenizerFast
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from sentences import LABELS, generate  # noqa: E402
-from train import encode as encode_labels, spans_from  # noqa: E402
+from train import encode as encode_labels, score, spans_from, update  # noqa: E402
 
 SEED = 13
 TRAIN_N = int(os.environ.get("NER_TRAIN_N", "200000"))
@@ -101,20 +101,15 @@ class Folded(torch.nn.Module):
 
 def evaluate(model, tok, samples):
     model.eval()
-    tp = fp = fn = 0
+    pairs = []
     with torch.no_grad():
         for i in range(0, len(samples), 128):
             batch = samples[i:i + 128]
             ids, cases, _, _, offsets = encode(tok, batch)
             pred = model(ids, cases).argmax(-1).tolist()
-            for (_, gold), p, off in zip(batch, pred, offsets):
-                got, want = spans_from(p, off), set(gold)
-                tp += len(got & want)
-                fp += len(got - want)
-                fn += len(want - got)
+            pairs += [(spans_from(p, off), set(gold)) for (_, gold), p, off in zip(batch, pred, offsets)]
     model.train()
-    p, r = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
-    return p, r, 2 * p * r / max(p + r, 1e-9)
+    return score(pairs)
 
 
 def export(model, tok, out_dir):
@@ -170,11 +165,7 @@ def main():
             x = torch.where(dropped, torch.full_like(x, UNK), x)
             logits = model(x, cases[idx, :width])
             loss = loss_of(logits.reshape(-1, len(LABELS)), labels[idx, :width].reshape(-1))
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
+            update(loss, params, opt, sched)
             step += 1
             if step % 200 == 0:
                 print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.4f} {time.time() - t0:.0f}s", flush=True)

@@ -74,6 +74,15 @@ def encode(tok, samples):
     return enc
 
 
+def update(loss, params, opt, sched):
+    """One optimiser step on `loss`, gradients clipped to norm 1."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad()
+
+
 def spans_from(tok_labels, offsets):
     out, cur = [], None
     for lab, (a, b) in zip(tok_labels, offsets):
@@ -95,9 +104,21 @@ def spans_from(tok_labels, offsets):
     return set(out)
 
 
+def score(pairs):
+    """Span precision, recall and F1 over (predicted, gold) span sets."""
+    tp = fp = fn = 0
+    for got, want in pairs:
+        tp += len(got & want)
+        fp += len(got - want)
+        fn += len(want - got)
+    prec = tp / max(tp + fp, 1)
+    rec = tp / max(tp + fn, 1)
+    return prec, rec, 2 * prec * rec / max(prec + rec, 1e-9)
+
+
 def evaluate(model, tok, samples):
     model.eval()
-    tp = fp = fn = 0
+    pairs = []
     with torch.no_grad():
         for i in range(0, len(samples), 64):
             batch = samples[i : i + 64]
@@ -106,14 +127,8 @@ def evaluate(model, tok, samples):
             offsets = enc.pop("offset_mapping").tolist()
             pred = model(**enc).logits.argmax(-1).tolist()
             for (text, gold), p, off in zip(batch, pred, offsets):
-                got = spans_from(p, off)
-                want = {(s, e, t) for s, e, t in gold}
-                tp += len(got & want)
-                fp += len(got - want)
-                fn += len(want - got)
-    prec = tp / max(tp + fp, 1)
-    rec = tp / max(tp + fn, 1)
-    return prec, rec, 2 * prec * rec / max(prec + rec, 1e-9)
+                pairs.append((spans_from(p, off), {(s, e, t) for s, e, t in gold}))
+    return score(pairs)
 
 
 def export(model, tok, out_dir):
@@ -179,11 +194,7 @@ def main():
             width = int(batch["attention_mask"].sum(1).max())
             batch = {k: v[:, :width].contiguous() for k, v in batch.items()}
             loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
+            update(loss, model.parameters(), opt, sched)
             step += 1
             if step % 50 == 0:
                 print(f"epoch {epoch} step {step}/{steps} loss {loss.item():.4f} {time.time() - t0:.0f}s", flush=True)
